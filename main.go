@@ -1,0 +1,284 @@
+// Command docker_exporter serves the state of a Docker daemon's containers as
+// Prometheus metrics, from an in-memory store fed by the daemon's events.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/docker-exporter/docker_exporter/collector"
+	"github.com/docker-exporter/docker_exporter/store"
+)
+
+const (
+	exporterName   = "docker_exporter"
+	defaultAddress = ":9417"
+	// shutdownGrace bounds how long in-flight scrapes may take to finish
+	// after SIGINT/SIGTERM.
+	shutdownGrace = 15 * time.Second
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the parsed flags.
+type options struct {
+	dockerHost      string
+	dockerTimeout   time.Duration
+	containerLabels []string
+	retention       time.Duration
+	telemetryPath   string
+	disableExporter bool
+	maxRequests     int
+	web             *web.FlagConfig
+	log             promslog.Config
+}
+
+// parseFlags parses args. done is true when the program should exit now
+// with code (after --help, --version or a bad flag).
+func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+	app := kingpin.New(exporterName, "Prometheus exporter for the state of Docker containers, served from an event-fed cache.")
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Terminate(func(c int) { code, done = c, true })
+	app.DefaultEnvars()
+
+	app.Flag("docker.host", "Docker daemon address (unix://, tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, ...).").
+		Default(defaultDockerHost()).StringVar(&opts.dockerHost)
+	app.Flag("docker.timeout", "Timeout of each request to the daemon (the event stream itself stays open).").
+		Default("10s").SetValue(positiveDuration("docker.timeout", &opts.dockerTimeout))
+	app.Flag("container.labels", "Container label keys to export on docker_container_labels; repeatable or comma-separated; '*' for all.").
+		StringsVar(&opts.containerLabels)
+	app.Flag("store.retention", "How long the counters of a destroyed container's name are kept, so that their last increase is scraped.").
+		Default("15m").SetValue(positiveDuration("store.retention", &opts.retention))
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&opts.telemetryPath)
+	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_*, process_* and promhttp_* metrics.").
+		BoolVar(&opts.disableExporter)
+	app.Flag("web.max-requests", "Maximum number of parallel scrape requests; 0 means no limit.").
+		Default("40").SetValue(nonNegativeInt("web.max-requests", &opts.maxRequests))
+	opts.web = kingpinflag.AddFlags(app, defaultAddress)
+	flag.AddFlags(app, &opts.log)
+
+	_, err := app.Parse(args)
+	if done {
+		return opts, code, true
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", exporterName, err)
+		return opts, 2, true
+	}
+	opts.containerLabels = splitList(opts.containerLabels)
+	if !strings.HasPrefix(opts.telemetryPath, "/") {
+		fmt.Fprintf(stderr, "%s: error: --web.telemetry-path must start with /: %q\n", exporterName, opts.telemetryPath)
+		return opts, 2, true
+	}
+	if opts.telemetryPath == "/" {
+		fmt.Fprintf(stderr, "%s: error: --web.telemetry-path cannot be /, the landing page\n", exporterName)
+		return opts, 2, true
+	}
+	return opts, 0, false
+}
+
+// checkedFlag parses and checks a flag's value, and names the flag in its
+// error, which kingpin's own typed flags do not.
+type checkedFlag[T any] struct {
+	name  string
+	p     *T
+	parse func(string) (T, error)
+}
+
+func (f *checkedFlag[T]) Set(s string) error {
+	v, err := f.parse(s)
+	if err != nil {
+		return fmt.Errorf("--%s: %w", f.name, err)
+	}
+	*f.p = v
+	return nil
+}
+
+func (f *checkedFlag[T]) String() string { return fmt.Sprint(*f.p) }
+
+func positiveDuration(name string, p *time.Duration) *checkedFlag[time.Duration] {
+	return &checkedFlag[time.Duration]{name, p, func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err == nil && d <= 0 {
+			err = fmt.Errorf("must be positive, got %s", s)
+		}
+		return d, err
+	}}
+}
+
+func nonNegativeInt(name string, p *int) *checkedFlag[int] {
+	return &checkedFlag[int]{name, p, func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err == nil && n < 0 {
+			err = fmt.Errorf("must not be negative, got %d", n)
+		}
+		return n, err
+	}}
+}
+
+func defaultDockerHost() string {
+	if h := os.Getenv(client.EnvOverrideHost); h != "" {
+		return h
+	}
+	return "unix:///var/run/docker.sock"
+}
+
+// splitList accepts both repeated flags and comma-separated values.
+func splitList(in []string) []string {
+	var out []string
+	for _, v := range in {
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, code, done := parseFlags(args, stdout, stderr)
+	if done {
+		return code
+	}
+	opts.log.Writer = stderr
+	logger := promslog.New(&opts.log)
+
+	if err := web.Validate(*opts.web.WebConfigFile); err != nil {
+		fmt.Fprintf(stderr, "%s: error: --web.config.file %s: %v\n", exporterName, *opts.web.WebConfigFile, oneLine(err))
+		return 1
+	}
+	docker, err := client.New(
+		client.WithHost(opts.dockerHost),
+		client.WithTLSClientConfigFromEnv(),
+		client.WithAPIVersionFromEnv(),
+		client.WithUserAgent(exporterName+"/"+version.Version),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: --docker.host %s: %v\n", exporterName, opts.dockerHost, oneLine(err))
+		return 1
+	}
+	defer docker.Close()
+
+	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext(), "docker_host", opts.dockerHost)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	st := store.New(docker, store.Config{
+		Retention: opts.retention,
+		Timeout:   opts.dockerTimeout,
+		Logger:    logger.With("component", "store"),
+	})
+	var wg sync.WaitGroup
+	storeCtx, stopStore := context.WithCancel(ctx)
+	defer func() {
+		stopStore()
+		wg.Wait()
+	}()
+	wg.Go(func() { st.Run(storeCtx) })
+
+	srv := &http.Server{
+		Handler:           newMux(st, opts, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, opts.web, logger) }()
+
+	select {
+	case err := <-serveErr:
+		logger.Error("cannot serve HTTP", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight scrapes")
+	stopStore()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("shutdown did not finish in time", "err", err)
+		return 1
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("HTTP server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newMux serves the landing page and the metrics on a mux of its own, so
+// nothing registered on http.DefaultServeMux (pprof, say) is exposed.
+func newMux(st *store.Store, opts options, logger *slog.Logger) *http.ServeMux {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collector.New(st, collector.Config{Labels: opts.containerLabels}),
+		versioncollector.NewCollector(exporterName),
+	)
+	gatherers := prometheus.Gatherers{reg}
+	handlerOpts := promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: opts.maxRequests,
+	}
+	var handler http.Handler
+	if opts.disableExporter {
+		handler = promhttp.HandlerFor(gatherers, handlerOpts)
+	} else {
+		self := prometheus.NewRegistry()
+		self.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+		gatherers = append(gatherers, self)
+		handlerOpts.Registry = self
+		handler = promhttp.InstrumentMetricHandler(self, promhttp.HandlerFor(gatherers, handlerOpts))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(opts.telemetryPath, handler)
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        exporterName,
+		Description: "Prometheus exporter for the state of Docker containers",
+		Version:     version.Info(),
+		Links:       []web.LandingLinks{{Address: opts.telemetryPath, Text: "Metrics"}},
+	})
+	if err != nil {
+		// Only a broken built-in template gets here.
+		panic(err)
+	}
+	mux.Handle("/", landing)
+	return mux
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,305 @@
+// Package store keeps every container of one Docker daemon in memory, fed by
+// the daemon's event stream, so that readers never have to ask the daemon.
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Engine is the part of the Docker client the store uses; *client.Client
+// satisfies it, and tests can hand in something else.
+type Engine interface {
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	ServerVersion(ctx context.Context, options client.ServerVersionOptions) (client.ServerVersionResult, error)
+}
+
+var _ Engine = (*client.Client)(nil)
+
+// Config tunes a Store. Zero values take the defaults noted.
+type Config struct {
+	// Retention is how long the counters of a destroyed container's name
+	// are kept (default 15m).
+	Retention time.Duration
+	// Timeout bounds each request to the daemon except the event stream,
+	// which stays open (default 10s).
+	Timeout time.Duration
+	// InspectConcurrency bounds the inspects of a sync (default 8).
+	InspectConcurrency int
+	// MinBackoff and MaxBackoff bound the wait between reconnects
+	// (defaults 250ms and 30s).
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Retention <= 0 {
+		c.Retention = 15 * time.Minute
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.InspectConcurrency <= 0 {
+		c.InspectConcurrency = 8
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 250 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(30*time.Second, c.MinBackoff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// EventKind names a kind of event, its action without the ": detail" suffix.
+type EventKind struct {
+	Type   string
+	Action string
+}
+
+// DaemonInfo describes the daemon, as read at the last (re)connect.
+type DaemonInfo struct {
+	Version, APIVersion, OS, Arch, KernelVersion string
+}
+
+// Status is what the store knows of its own link to the daemon.
+type Status struct {
+	// Up is true while the event stream is connected and the last sync
+	// succeeded.
+	Up         bool
+	Daemon     DaemonInfo // zero until the daemon was first reached
+	LastEvent  time.Time  // the daemon's time of the newest event applied
+	LastSync   time.Time
+	Reconnects uint64
+	Syncs      uint64
+}
+
+// Snapshot is a consistent view of the store at one moment. Its containers
+// are shared with the store and must not be modified.
+type Snapshot struct {
+	Containers []*Container
+	Counts     map[string]Counts // by container name
+	Events     map[EventKind]uint64
+	Status     Status
+}
+
+// Store is the in-memory view of a daemon's containers. One goroutine (Run)
+// writes; any number read through Snapshot.
+type Store struct {
+	engine Engine
+	cfg    Config
+	log    *slog.Logger
+
+	mu         sync.RWMutex
+	containers map[string]*Container
+	retained   retained
+	events     map[EventKind]uint64
+	status     Status
+	subs       map[chan struct{}]struct{}
+
+	// Owned by the Run goroutine: the newest event time applied and the
+	// events applied at exactly that time, to drop the ones a `since`
+	// replay sends again.
+	lastNano   int64
+	keysAtLast map[string]struct{}
+	now        func() time.Time
+}
+
+// New makes an empty store; Run fills it.
+func New(engine Engine, cfg Config) *Store {
+	cfg = cfg.withDefaults()
+	return &Store{
+		engine:     engine,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		containers: make(map[string]*Container),
+		retained:   newRetained(cfg.Retention),
+		events:     make(map[EventKind]uint64),
+		subs:       make(map[chan struct{}]struct{}),
+		keysAtLast: make(map[string]struct{}),
+		now:        time.Now,
+	}
+}
+
+// Snapshot returns the current state. It never calls the daemon.
+func (s *Store) Snapshot() Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := Snapshot{
+		Containers: make([]*Container, 0, len(s.containers)),
+		Counts:     s.retained.visible(s.now()),
+		Events:     make(map[EventKind]uint64, len(s.events)),
+		Status:     s.status,
+	}
+	for _, c := range s.containers {
+		snap.Containers = append(snap.Containers, c)
+	}
+	for k, v := range s.events {
+		snap.Events[k] = v
+	}
+	return snap
+}
+
+// Subscribe returns a channel that receives a signal after every change to
+// the store. Signals coalesce: one pending signal stands for any number of
+// changes, so a slow subscriber never blocks the store; it reads a Snapshot
+// to see what is new. cancel releases the subscription.
+func (s *Store) Subscribe() (changed <-chan struct{}, cancel func()) {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}
+}
+
+// notify must be called with s.mu held.
+func (s *Store) notify() {
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run follows the daemon until ctx ends: connect, sync, apply events; on any
+// break, keep the last state, mark the daemon down and reconnect with capped
+// exponential backoff. It returns when ctx is done.
+func (s *Store) Run(ctx context.Context) {
+	backoff := s.cfg.MinBackoff
+	everUp, up := false, false
+	for {
+		synced, err := s.session(ctx, everUp)
+		if ctx.Err() != nil {
+			return
+		}
+		s.setUp(false)
+		if synced {
+			backoff = s.cfg.MinBackoff
+			everUp = true
+		}
+		switch {
+		case synced || up:
+			s.log.Warn("lost the Docker daemon's event stream; serving the last known state and reconnecting", "err", err)
+		case !everUp && backoff == s.cfg.MinBackoff:
+			s.log.Warn("cannot reach the Docker daemon; serving docker_up 0 and retrying", "err", err)
+		default:
+			s.log.Debug("reconnect to the Docker daemon failed", "err", err, "retry_in", backoff)
+		}
+		up = false
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+func (s *Store) setUp(up bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status.Up != up {
+		s.status.Up = up
+		s.notify()
+	}
+}
+
+// call bounds one request to the daemon by the configured timeout.
+func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
+func (s *Store) daemonInfo(ctx context.Context) (DaemonInfo, time.Time, error) {
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	info, err := s.engine.Info(cctx, client.InfoOptions{})
+	if err != nil {
+		return DaemonInfo{}, time.Time{}, err
+	}
+	ver, err := s.engine.ServerVersion(cctx, client.ServerVersionOptions{})
+	if err != nil {
+		return DaemonInfo{}, time.Time{}, err
+	}
+	return DaemonInfo{
+		Version:       info.Info.ServerVersion,
+		APIVersion:    ver.APIVersion,
+		OS:            info.Info.OSType,
+		Arch:          info.Info.Architecture,
+		KernelVersion: info.Info.KernelVersion,
+	}, parseTime(info.Info.SystemTime), nil
+}
+
+// session connects once: it subscribes to events first, then syncs with a
+// full list, then applies events until the stream breaks. Events that arrive
+// during the sync queue up and are applied after it, in order.
+func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err error) {
+	daemon, daemonNow, err := s.daemonInfo(ctx)
+	if err != nil {
+		return false, err
+	}
+	// Replay from the last event applied; on a first connect, from the
+	// daemon's own now, so the subscription has no gap before the list.
+	sinceNano := s.lastNano
+	if sinceNano == 0 && !daemonNow.IsZero() {
+		sinceNano = daemonNow.UnixNano()
+	}
+	replayed := make(map[string]struct{}, len(s.keysAtLast))
+	for k := range s.keysAtLast {
+		replayed[k] = struct{}{}
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	opts := client.EventsListOptions{}
+	if sinceNano > 0 {
+		opts.Since = formatSince(sinceNano)
+	}
+	q := newEventQueue()
+	stream := s.engine.Events(sctx, opts)
+	wg.Go(func() { q.fill(sctx, stream) })
+
+	if err := s.sync(sctx, daemon, reconnect); err != nil {
+		return false, err
+	}
+	for {
+		batch, err := q.take(sctx)
+		for _, ev := range batch {
+			if ev.TimeNano == sinceNano && sinceNano != 0 {
+				if _, dup := replayed[eventKey(ev)]; dup {
+					continue
+				}
+			}
+			s.handle(sctx, ev)
+		}
+		if err != nil {
+			return true, err
+		}
+	}
+}
+
+func formatSince(nano int64) string {
+	// The Engine takes "seconds.nanoseconds"; since is inclusive.
+	return fmt.Sprintf("%d.%09d", nano/int64(time.Second), nano%int64(time.Second))
+}

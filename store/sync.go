@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// sync lists every container, inspects each, and makes the store equal to
+// what the daemon has now. Nothing changes unless the whole sync succeeds.
+func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) error {
+	lctx, cancel := s.call(ctx)
+	list, err := s.engine.ContainerList(lctx, client.ContainerListOptions{All: true})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	inspected, err := s.inspectAll(ctx, list.Items)
+	if err != nil {
+		return err
+	}
+	s.reconcile(inspected, daemon, reconnect)
+	return nil
+}
+
+// inspectAll inspects the listed containers with bounded concurrency. A
+// container removed since the list is left out; any other failure fails it.
+func (s *Store) inspectAll(ctx context.Context, items []container.Summary) ([]container.InspectResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]*container.InspectResponse, len(items))
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range min(s.cfg.InspectConcurrency, len(items)) {
+		wg.Go(func() {
+			for i := range next {
+				r, found, err := s.inspect(ctx, items[i].ID)
+				if err != nil {
+					errOnce.Do(func() {
+						firstErr = err
+						cancel()
+					})
+					continue
+				}
+				if found {
+					results[i] = &r
+				}
+			}
+		})
+	}
+feed:
+	for i := range items {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]container.InspectResponse, 0, len(items))
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+// inspect asks the daemon for one container; found is false when the
+// daemon no longer has it.
+func (s *Store) inspect(ctx context.Context, id string) (r container.InspectResponse, found bool, err error) {
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := s.engine.ContainerInspect(cctx, id, client.ContainerInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return r, false, nil
+	case err != nil:
+		return r, false, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+	}
+	return res.Container, true, nil
+}
+
+// reconcile makes the store equal to the daemon's full view, counting what
+// the event stream could not tell: a run that ended unseen is one death, a
+// container that vanished is one destroy.
+func (s *Store) reconcile(inspected []container.InspectResponse, daemon DaemonInfo, reconnect bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(inspected))
+	for _, r := range inspected {
+		if s.retained.buried(r.ID) {
+			continue
+		}
+		seen[r.ID] = true
+		prev := s.containers[r.ID]
+		var base Container
+		if prev != nil {
+			base = *prev
+		}
+		next := fromInspect(base, r)
+		if prev != nil && missedDeath(prev, &next) {
+			s.retained.of(next.Name).Deaths++
+			next.deathCountedAt = next.Finished
+		}
+		s.containers[r.ID] = &next
+	}
+	for id, prev := range s.containers {
+		if seen[id] {
+			continue
+		}
+		nc := s.retained.of(prev.Name)
+		if prev.running() {
+			nc.Deaths++
+		}
+		nc.Destroys++
+		delete(s.containers, id)
+		s.retained.bury(id, now)
+	}
+	s.relink(now)
+	s.status.Daemon = daemon
+	s.status.Up = true
+	s.status.Syncs++
+	s.status.LastSync = now
+	if reconnect {
+		s.status.Reconnects++
+	}
+	s.retained.sweep(now)
+	s.notify()
+}
+
+// missedDeath says whether the daemon's view shows a run ending that the
+// store did not see end.
+func missedDeath(prev, next *Container) bool {
+	newRun := next.Started.After(prev.Started)
+	if prev.running() {
+		return !next.running() || newRun
+	}
+	return newRun && !next.running()
+}
+
+// relink gives every stored name live counters and starts the retention
+// clock of names no container has any more.
+func (s *Store) relink(now time.Time) {
+	inUse := make(map[string]bool, len(s.containers))
+	for _, c := range s.containers {
+		inUse[c.Name] = true
+		s.retained.adopt(c.Name)
+	}
+	for name := range s.retained.counts {
+		if !inUse[name] {
+			s.retained.orphan(name, now)
+		}
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -95,6 +95,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		return opts, 2, true
 	}
 	opts.containerLabels = splitList(opts.containerLabels)
+	if err := checkDockerHost(opts.dockerHost); err != nil {
+		fmt.Fprintf(stderr, "%s: error: --docker.host: %v\n", exporterName, err)
+		return opts, 2, true
+	}
 	if !strings.HasPrefix(opts.telemetryPath, "/") {
 		fmt.Fprintf(stderr, "%s: error: --web.telemetry-path must start with /: %q\n", exporterName, opts.telemetryPath)
 		return opts, 2, true
@@ -150,6 +154,20 @@ func defaultDockerHost() string {
 		return h
 	}
 	return "unix:///var/run/docker.sock"
+}
+
+// checkDockerHost rejects an address the Docker client would accept but
+// could never reach, so a typo stops the program instead of retrying forever.
+func checkDockerHost(host string) error {
+	scheme, rest, ok := strings.Cut(host, "://")
+	if !ok || rest == "" {
+		return fmt.Errorf("%q is not of the form unix:///path or tcp://host:port", host)
+	}
+	switch scheme {
+	case "unix", "tcp", "http", "https", "npipe":
+		return nil
+	}
+	return fmt.Errorf("unsupported scheme %q in %q (want unix, tcp, http, https or npipe)", scheme, host)
 }
 
 // splitList accepts both repeated flags and comma-separated values.

@@ -214,30 +214,34 @@ func (c *Collector) collectLabels(ch chan<- prometheus.Metric, containers []*sto
 			}
 		}
 	}
-	// Sorted so that, when two keys sanitise to the same name, the same one
-	// wins on every scrape.
+	// Keys that sanitise to the same name share its label: a container
+	// gets the value of the first such key (in sorted order) that it has,
+	// the same one on every scrape.
 	slices.Sort(keys)
 	names := []string{"name"}
-	taken := make(map[string]bool)
-	kept := keys[:0]
+	keysOf := make(map[string][]string)
 	for _, k := range keys {
 		ln := "label_" + sanitizeLabelName(k)
-		if taken[ln] {
-			continue
+		if keysOf[ln] == nil {
+			names = append(names, ln)
 		}
-		taken[ln] = true
-		names = append(names, ln)
-		kept = append(kept, k)
+		keysOf[ln] = append(keysOf[ln], k)
 	}
-	if len(kept) == 0 {
+	if len(names) == 1 {
 		return
 	}
 	desc := prometheus.NewDesc(labelsName, labelsHelp, names, nil)
 	values := make([]string, len(names))
 	for _, ct := range containers {
 		values[0] = clean(ct.Name)
-		for i, k := range kept {
-			values[i+1] = clean(ct.Labels[k])
+		for i, ln := range names[1:] {
+			values[i+1] = ""
+			for _, k := range keysOf[ln] {
+				if v, ok := ct.Labels[k]; ok {
+					values[i+1] = clean(v)
+					break
+				}
+			}
 		}
 		gauge(ch, desc, 1, values...)
 	}
@@ -284,7 +288,7 @@ func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels .
 // timestamp omits a time the daemon does not have rather than send an epoch.
 func timestamp(ch chan<- prometheus.Metric, d *prometheus.Desc, t time.Time, labels ...string) {
 	if !t.IsZero() {
-		gauge(ch, d, float64(t.UnixNano())/1e9, labels...)
+		gauge(ch, d, float64(t.Unix())+float64(t.Nanosecond())/1e9, labels...)
 	}
 }
 

@@ -82,9 +82,9 @@ func baseAction(a events.Action) string {
 // eventTime is the Engine's own time of the event.
 func eventTime(ev events.Message) time.Time {
 	if ev.TimeNano != 0 {
-		return time.Unix(0, ev.TimeNano)
+		return time.Unix(0, ev.TimeNano).UTC()
 	}
-	return time.Unix(ev.Time, 0)
+	return time.Unix(ev.Time, 0).UTC()
 }
 
 // apply returns the container as it is after ev, and what ev counts. It does

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/moby/moby/api/types/events"
 )
@@ -30,14 +31,14 @@ func (s *Store) handle(ctx context.Context, ev events.Message) {
 
 	id := ev.Actor.ID
 	if ev.Type != events.ContainerEventType || id == "" || s.retained.buried(id) {
-		s.commit(ev, kind, nil, nil, effect{})
+		s.commit(ev, kind, nil, nil, "", effect{})
 		return
 	}
 	prev := s.containers[id]
 	if prev == nil && (kind.Action == "destroy" || !isStateAction(kind.Action)) {
 		// Nothing to forget, and nothing worth an inspect: exec and attach
 		// events of a container the store does not know yet.
-		s.commit(ev, kind, nil, nil, effect{})
+		s.commit(ev, kind, nil, nil, "", effect{})
 		return
 	}
 	base := Container{ID: id}
@@ -45,6 +46,9 @@ func (s *Store) handle(ctx context.Context, ev events.Message) {
 		base = *prev
 	}
 	next, eff := apply(base, ev)
+	// What the event counts goes to the name the container had when it
+	// happened, even if an inspect below already sees a later rename.
+	countAs := next.Name
 	if !eff.destroy && (prev == nil || needsInspect(kind.Action)) {
 		r, found, err := s.inspect(ctx, id)
 		switch {
@@ -56,11 +60,14 @@ func (s *Store) handle(ctx context.Context, ev events.Message) {
 		// A container met first in an event other than create is only
 		// added once the daemon confirms it exists.
 		if prev == nil && kind.Action != "create" && (err != nil || !found) {
-			s.commit(ev, kind, nil, nil, effect{})
+			s.commit(ev, kind, nil, nil, "", effect{})
 			return
 		}
 	}
-	s.commit(ev, kind, prev, &next, eff)
+	if countAs == "" {
+		countAs = next.Name
+	}
+	s.commit(ev, kind, prev, &next, countAs, eff)
 }
 
 // isStateAction says whether an action can change what the store shows.
@@ -75,7 +82,7 @@ func isStateAction(action string) bool {
 // commit stores the outcome of one event: the event counted, the container
 // replaced (or removed on destroy) and its name's counters fed, all under one
 // lock so that a snapshot never sees a death without its exited state.
-func (s *Store) commit(ev events.Message, kind EventKind, prev, next *Container, eff effect) {
+func (s *Store) commit(ev events.Message, kind EventKind, prev, next *Container, countAs string, eff effect) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,19 +92,15 @@ func (s *Store) commit(ev events.Message, kind EventKind, prev, next *Container,
 	}
 	if next != nil {
 		if eff.destroy {
-			delete(s.containers, next.ID)
+			s.del(next.ID, now)
 			s.retained.bury(next.ID, now)
 		} else {
-			s.containers[next.ID] = next
+			s.put(next, now)
 		}
-		if prev != nil && prev.Name != next.Name {
-			s.retained.orphan(prev.Name, now)
+		count(&s.retained.of(countAs).Counts, eff)
+		if s.names[countAs] == 0 {
+			s.retained.orphan(countAs, now)
 		}
-		nc := s.retained.adopt(next.Name)
-		if eff.destroy {
-			s.retained.orphan(next.Name, now)
-		}
-		count(&nc.Counts, eff)
 	}
 	s.retained.sweep(now)
 	s.notify()
@@ -115,5 +118,31 @@ func count(c *Counts, eff effect) {
 	}
 	if eff.destroy {
 		c.Destroys++
+	}
+}
+
+// put stores c in place of whatever had its id. It and del keep count of
+// the containers holding each name: a name's counters expire only once no
+// container holds it.
+func (s *Store) put(c *Container, now time.Time) {
+	if old := s.containers[c.ID]; old != nil {
+		s.unref(old.Name, now)
+	}
+	s.containers[c.ID] = c
+	s.names[c.Name]++
+	s.retained.adopt(c.Name)
+}
+
+func (s *Store) del(id string, now time.Time) {
+	if old := s.containers[id]; old != nil {
+		s.unref(old.Name, now)
+		delete(s.containers, id)
+	}
+}
+
+func (s *Store) unref(name string, now time.Time) {
+	if s.names[name]--; s.names[name] <= 0 {
+		delete(s.names, name)
+		s.retained.orphan(name, now)
 	}
 }

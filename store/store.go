@@ -103,6 +103,7 @@ type Store struct {
 
 	mu         sync.RWMutex
 	containers map[string]*Container
+	names      map[string]int // how many containers hold each name
 	retained   retained
 	events     map[EventKind]uint64
 	status     Status
@@ -124,6 +125,7 @@ func New(engine Engine, cfg Config) *Store {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		containers: make(map[string]*Container),
+		names:      make(map[string]int),
 		retained:   newRetained(cfg.Retention),
 		events:     make(map[EventKind]uint64),
 		subs:       make(map[chan struct{}]struct{}),

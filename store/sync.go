@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -120,7 +119,7 @@ func (s *Store) reconcile(inspected []container.InspectResponse, daemon DaemonIn
 			s.retained.of(next.Name).Deaths++
 			next.deathCountedAt = next.Finished
 		}
-		s.containers[r.ID] = &next
+		s.put(&next, now)
 	}
 	for id, prev := range s.containers {
 		if seen[id] {
@@ -131,10 +130,9 @@ func (s *Store) reconcile(inspected []container.InspectResponse, daemon DaemonIn
 			nc.Deaths++
 		}
 		nc.Destroys++
-		delete(s.containers, id)
+		s.del(id, now)
 		s.retained.bury(id, now)
 	}
-	s.relink(now)
 	s.status.Daemon = daemon
 	s.status.Up = true
 	s.status.Syncs++
@@ -154,21 +152,6 @@ func missedDeath(prev, next *Container) bool {
 		return !next.running() || newRun
 	}
 	return newRun && !next.running()
-}
-
-// relink gives every stored name live counters and starts the retention
-// clock of names no container has any more.
-func (s *Store) relink(now time.Time) {
-	inUse := make(map[string]bool, len(s.containers))
-	for _, c := range s.containers {
-		inUse[c.Name] = true
-		s.retained.adopt(c.Name)
-	}
-	for name := range s.retained.counts {
-		if !inUse[name] {
-			s.retained.orphan(name, now)
-		}
-	}
 }
 
 func shortID(id string) string {

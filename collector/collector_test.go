@@ -1,0 +1,176 @@
+package collector
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"go.uber.org/goleak"
+
+	"github.com/docker-exporter/docker_exporter/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type fixedSource store.Snapshot
+
+func (f fixedSource) Snapshot() store.Snapshot { return store.Snapshot(f) }
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+
+// mixed holds one container of each interesting kind.
+var mixed = store.Snapshot{
+	Containers: []*store.Container{
+		{
+			ID: "aaa1", Name: "shop-web-1", Image: "nginx:1.27", ImageID: "sha256:111",
+			Labels: map[string]string{
+				"com.docker.compose.project": "shop", "com.docker.compose.service": "web",
+				"com.example.team": "core",
+			},
+			State: "running", Health: "healthy", RestartCount: 2,
+			Created: at(0), Started: at(10.5), Finished: at(9), ExitCode: 1, HasExitCode: true,
+		},
+		{
+			ID: "bbb2", Name: "batch", Image: "busybox", ImageID: "sha256:222",
+			Labels: map[string]string{"com.example.team": "data", "com.example-team": "clash"},
+			State:  "exited", OOMKilled: true, ExitCode: 137, HasExitCode: true,
+			Created: at(1), Started: at(2), Finished: at(3),
+		},
+		{
+			ID: "ccc3", Name: "sick", Image: "app", ImageID: "sha256:333",
+			State: "running", Health: "unhealthy", FailingStreak: 4,
+			Created: at(1), Started: at(2),
+		},
+		{ID: "ddd4", Name: "fresh", Image: "app", ImageID: "sha256:333", State: "created", Created: at(4)},
+	},
+	Counts: map[string]store.Counts{
+		"shop-web-1": {Starts: 3, Deaths: 2},
+		"batch":      {Starts: 1, Deaths: 1, OOMs: 1},
+		"sick":       {Starts: 1},
+		"fresh":      {},
+		"removed":    {Starts: 1, Deaths: 1, Destroys: 1},
+	},
+	Events: map[store.EventKind]uint64{
+		{Type: "container", Action: "start"}:         5,
+		{Type: "container", Action: "health_status"}: 2,
+		{Type: "network", Action: "connect"}:         1,
+	},
+	Status: store.Status{
+		Up:        true,
+		Daemon:    store.DaemonInfo{Version: "20.10.24", APIVersion: "1.41", OS: "linux", Arch: "x86_64", KernelVersion: "6.1.0"},
+		LastEvent: at(20.25), LastSync: at(5), Reconnects: 1, Syncs: 2,
+	},
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		snap   store.Snapshot
+		labels []string
+	}{
+		{name: "mixed", snap: mixed},
+		{name: "mixed_labels_allowlist", snap: mixed, labels: []string{"com.example.team"}},
+		{name: "mixed_labels_all", snap: mixed, labels: []string{"*"}},
+		{name: "daemon_down_at_start", snap: store.Snapshot{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(fixedSource(tt.snap), Config{Labels: tt.labels})
+			golden := filepath.Join("testdata", tt.name+".prom")
+			if *update {
+				if err := os.WriteFile(golden, exposition(t, c), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := testutil.CollectAndCompare(c, bytes.NewReader(want)); err != nil {
+				t.Error(err)
+			}
+			problems, err := testutil.CollectAndLint(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range problems {
+				t.Errorf("lint: %s: %s", p.Metric, p.Text)
+			}
+		})
+	}
+}
+
+func TestDuplicateNamesNeverBreakAScrape(t *testing.T) {
+	snap := store.Snapshot{Containers: []*store.Container{
+		{ID: "old", Name: "web", State: "exited", Created: at(1)},
+		{ID: "new", Name: "web", State: "running", Created: at(2)},
+	}}
+	c := New(fixedSource(snap), Config{})
+	want := `
+# HELP docker_container_info Always 1: one series per container the daemon has, with its identity` + cacheNote + `
+# TYPE docker_container_info gauge
+docker_container_info{compose_project="",compose_service="",id="new",image="",image_id="",name="web"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "docker_container_info"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestAnyLabelBytesGiveValidOutput(t *testing.T) {
+	snap := store.Snapshot{Containers: []*store.Container{{
+		ID: "x", Name: "odd\xff", State: "running",
+		Labels: map[string]string{"ünï.cødé/key": "bad \xff\xfe value", "9starts-with-digit": "v\n\"q\""},
+	}}}
+	out := string(exposition(t, New(fixedSource(snap), Config{Labels: []string{"*"}})))
+	for _, want := range []string{`label__n__c_d__key="bad � value"`, `label_9starts_with_digit="v\n\"q\""`, `name="odd�"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// exposition is what a scrape of c alone returns, gathered through a
+// pedantic registry, which also checks c against its own descriptors.
+func exposition(t *testing.T, c prometheus.Collector) []byte {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func TestSanitizeLabelName(t *testing.T) {
+	for in, want := range map[string]string{
+		"com.docker.compose.project": "com_docker_compose_project",
+		"a-b/c d":                    "a_b_c_d",
+		"Ünï":                        "_n_",
+		"ok_123":                     "ok_123",
+	} {
+		if got := sanitizeLabelName(in); got != want {
+			t.Errorf("sanitizeLabelName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -184,7 +184,9 @@ func (s *Store) notify() {
 // exponential backoff. It returns when ctx is done.
 func (s *Store) Run(ctx context.Context) {
 	backoff := s.cfg.MinBackoff
-	everUp, up := false, false
+	// everUp: a sync has succeeded before, so the next one is a reconnect.
+	// logged: this outage has been logged once; retries log at debug only.
+	everUp, logged := false, false
 	for {
 		synced, err := s.session(ctx, everUp)
 		if ctx.Err() != nil {
@@ -193,17 +195,17 @@ func (s *Store) Run(ctx context.Context) {
 		s.setUp(false)
 		if synced {
 			backoff = s.cfg.MinBackoff
-			everUp = true
+			everUp, logged = true, false
 		}
 		switch {
-		case synced || up:
-			s.log.Warn("lost the Docker daemon's event stream; serving the last known state and reconnecting", "err", err)
-		case !everUp && backoff == s.cfg.MinBackoff:
-			s.log.Warn("cannot reach the Docker daemon; serving docker_up 0 and retrying", "err", err)
-		default:
+		case logged:
 			s.log.Debug("reconnect to the Docker daemon failed", "err", err, "retry_in", backoff)
+		case synced:
+			s.log.Warn("lost the Docker daemon's event stream; serving the last known state and reconnecting", "err", err)
+		default:
+			s.log.Warn("cannot reach the Docker daemon; serving docker_up 0 and retrying", "err", err)
 		}
-		up = false
+		logged = true
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -282,9 +284,11 @@ func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err e
 	stream := s.engine.Events(sctx, opts)
 	wg.Go(func() { q.fill(sctx, stream) })
 
-	if err := s.sync(sctx, daemon, reconnect); err != nil {
+	n, err := s.sync(sctx, daemon, reconnect)
+	if err != nil {
 		return false, err
 	}
+	s.log.Info("synced with the Docker daemon; following its events", "containers", n, "daemon_version", daemon.Version, "api_version", daemon.APIVersion, "reconnect", reconnect)
 	for {
 		batch, err := q.take(sctx)
 		for _, ev := range batch {

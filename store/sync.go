@@ -12,19 +12,20 @@ import (
 
 // sync lists every container, inspects each, and makes the store equal to
 // what the daemon has now. Nothing changes unless the whole sync succeeds.
-func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) error {
+// It returns how many containers the daemon has.
+func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) (int, error) {
 	lctx, cancel := s.call(ctx)
 	list, err := s.engine.ContainerList(lctx, client.ContainerListOptions{All: true})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
+		return 0, fmt.Errorf("list containers: %w", err)
 	}
 	inspected, err := s.inspectAll(ctx, list.Items)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.reconcile(inspected, daemon, reconnect)
-	return nil
+	return len(inspected), nil
 }
 
 // inspectAll inspects the listed containers with bounded concurrency. A

@@ -1,0 +1,42 @@
+# The README's test command is `make test`; .ci/run calls the same target.
+GO        ?= go
+VERSION   := $(shell cat VERSION)
+REVISION  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH    := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) \
+	-X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) \
+	-X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
+	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+
+.PHONY: all build test vet bench clean
+
+all: vet test build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o docker_exporter .
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+# Every test: unit, golden, and the integration tests against a private
+# dockerd (they skip without one unless DOCKER_EXPORTER_REQUIRE_DOCKERD=1,
+# which .ci/run sets).
+test: vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Benchmarks; the figures go to BENCHMARKS.md with the machine and date.
+bench:
+	@{ echo "# Benchmarks"; echo; \
+	   echo "Measured $$(date -u +%Y-%m-%d) on $$(nproc) cores, $$(awk '/MemTotal/ {printf "%.0f GiB", $$2/1048576}' /proc/meminfo), $$($(GO) version | cut -d' ' -f3), $$(uname -sr)."; \
+	   echo "Run with \`make bench\`; the raw \`go test -bench\` output follows."; echo; echo '```'; \
+	   $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | grep -E '^(Benchmark|goos|goarch|cpu|pkg|ok|FAIL|---)'; \
+	   echo '```'; } > BENCHMARKS.md.tmp
+	mv BENCHMARKS.md.tmp BENCHMARKS.md
+	cat BENCHMARKS.md
+
+clean:
+	rm -f docker_exporter BENCHMARKS.md.tmp
+	rm -rf .build

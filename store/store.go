@@ -259,12 +259,13 @@ func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err e
 	if err != nil {
 		return false, err
 	}
-	// Replay from the last event applied; on a first connect, from the
-	// daemon's own now, so the subscription has no gap before the list.
-	sinceNano := s.lastNano
-	if sinceNano == 0 && !daemonNow.IsZero() {
-		sinceNano = daemonNow.UnixNano()
+	// Replay from the last event applied. The first connect starts from the
+	// daemon's own now, so the subscription has no gap before the list, and
+	// a later reconnect replays from there even if no event came between.
+	if s.lastNano == 0 && !daemonNow.IsZero() {
+		s.lastNano = daemonNow.UnixNano()
 	}
+	sinceNano := s.lastNano
 	replayed := make(map[string]struct{}, len(s.keysAtLast))
 	for k := range s.keysAtLast {
 		replayed[k] = struct{}{}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fakeengine
+
+const raceEnabled = false

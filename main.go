@@ -256,29 +256,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 // newMux serves the landing page and the metrics on a mux of its own, so
 // nothing registered on http.DefaultServeMux (pprof, say) is exposed.
 func newMux(st *store.Store, opts options, logger *slog.Logger) *http.ServeMux {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
+	extra := prometheus.NewRegistry()
+	extra.MustRegister(versioncollector.NewCollector(exporterName))
+	var handler http.Handler = collector.Handler(
 		collector.New(st, collector.Config{Labels: opts.containerLabels}),
-		versioncollector.NewCollector(exporterName),
-	)
-	gatherers := prometheus.Gatherers{reg}
-	handlerOpts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: opts.maxRequests,
-	}
-	var handler http.Handler
-	if opts.disableExporter {
-		handler = promhttp.HandlerFor(gatherers, handlerOpts)
-	} else {
-		self := prometheus.NewRegistry()
-		self.MustRegister(
+		collector.HandlerOpts{
+			Extra:               extra,
+			ErrorLog:            logger,
+			MaxRequestsInFlight: opts.maxRequests,
+		})
+	if !opts.disableExporter {
+		extra.MustRegister(
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		)
-		gatherers = append(gatherers, self)
-		handlerOpts.Registry = self
-		handler = promhttp.InstrumentMetricHandler(self, promhttp.HandlerFor(gatherers, handlerOpts))
+		handler = promhttp.InstrumentMetricHandler(extra, handler)
 	}
 
 	mux := http.NewServeMux()

@@ -7,9 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/docker-exporter/docker_exporter/store"
 )
 
@@ -43,9 +40,7 @@ func syntheticSnapshot(n int) store.Snapshot {
 // process, as Prometheus would ask for it (plain text, or gzip).
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(New(fixedSource(syntheticSnapshot(n)), Config{}))
-		handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		handler := Handler(New(fixedSource(syntheticSnapshot(n)), Config{}), HandlerOpts{})
 		for _, gzip := range []bool{false, true} {
 			b.Run(fmt.Sprintf("containers=%d/gzip=%t", n, gzip), func(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)

@@ -1,300 +1,369 @@
-// Package collector turns a snapshot of the container store into Prometheus
-// metrics. It never calls the Docker daemon: everything it reports comes from
-// the store's event-fed cache.
+// Package collector turns snapshots of the container store into the
+// Prometheus text exposition. It never calls the Docker daemon: everything it
+// reports comes from the store's event-fed cache.
+//
+// A scrape must stay cheap at 10,000 containers, which client_golang's
+// Collect/Gather path (a dto per sample, sorting, re-encoding) cannot do.
+// So, as kube-state-metrics does, each container's lines are rendered once
+// and kept until the container changes; the store never modifies a
+// container it has published, so its pointer is the cache key. A scrape
+// then mostly copies bytes.
 package collector
 
 import (
+	"bytes"
 	"cmp"
+	"io"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/docker-exporter/docker_exporter/store"
 )
 
-const namespace = "docker"
-
-// Source is where the collector reads the state from; *store.Store is one.
+// Source is where the exposition reads the state from; *store.Store is one.
 type Source interface {
 	Snapshot() store.Snapshot
 }
 
-// Config chooses what the collector exports.
+// Config chooses what is exported.
 type Config struct {
 	// Labels lists the container label keys exported on
 	// docker_container_labels; "*" exports all of them. Empty exports none.
 	Labels []string
 }
 
-// Collector is a prometheus.Collector over the store.
-type Collector struct {
+// Exposition renders the store's state as Prometheus text. It is safe for
+// concurrent use.
+type Exposition struct {
 	source    Source
 	allLabels bool
 	labels    map[string]bool
+
+	mu         sync.Mutex
+	generation uint64 // of the current render, to sweep what it did not use
+	containers map[*store.Container]*renderedContainer
+	counts     map[string]*renderedCounts
 }
 
-var _ prometheus.Collector = (*Collector)(nil)
+// Exposition is also a Gatherer, for tests and linting; the HTTP handler
+// writes its bytes directly instead.
+var _ prometheus.Gatherer = (*Exposition)(nil)
 
-// New makes a collector that reads source on every scrape.
-func New(source Source, cfg Config) *Collector {
-	c := &Collector{source: source, labels: make(map[string]bool)}
+// New makes an exposition that reads source on every render.
+func New(source Source, cfg Config) *Exposition {
+	x := &Exposition{
+		source:     source,
+		labels:     make(map[string]bool),
+		containers: make(map[*store.Container]*renderedContainer),
+		counts:     make(map[string]*renderedCounts),
+	}
 	for _, k := range cfg.Labels {
 		if k == "*" {
-			c.allLabels = true
+			x.allLabels = true
 		}
-		c.labels[k] = true
+		x.labels[k] = true
 	}
-	return c
+	return x
 }
 
-const cacheNote = " (from the exporter's event-fed cache; a scrape never calls the daemon)."
-
-func newDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help+cacheNote, labels, nil)
+type renderedContainer struct {
+	generation uint64
+	labelsKey  string // the label names the labels line was rendered for
+	parts      [len(containerFamilies)][]byte
 }
 
-var (
-	infoDesc = newDesc("container_info",
-		"Always 1: one series per container the daemon has, with its identity",
-		"name", "id", "image", "image_id", "compose_project", "compose_service")
-	labelsHelp = "Always 1: the container's labels allowed by --container.labels, as label_<key>" + cacheNote
-	labelsName = prometheus.BuildFQName(namespace, "", "container_labels")
-	// labelsDesc stands for docker_container_labels in Describe; the label
-	// names of the real series depend on which keys the containers have.
-	labelsDesc = prometheus.NewDesc(labelsName, labelsHelp, []string{"name"}, nil)
-	stateDesc  = newDesc("container_state",
-		"Container state, one-hot: 1 for the current state, 0 for the others",
-		"name", "state")
-	healthDesc = newDesc("container_health_status",
-		"Health check status, one-hot; only for containers with a health check",
-		"name", "status")
-	failingStreakDesc = newDesc("container_health_failing_streak",
-		"Consecutive failed health checks; only for containers with a health check",
-		"name")
-	restartsDesc = newDesc("container_restarts_total",
-		"Times the daemon restarted the container by its restart policy (the daemon's RestartCount)",
-		"name")
-	oomKilledDesc = newDesc("container_oom_killed",
-		"1 if the container's last exit was an OOM kill",
-		"name")
-	exitCodeDesc = newDesc("container_exit_code",
-		"Exit code of the container's last exit; absent until it has exited once",
-		"name")
-	createdDesc = newDesc("container_created_timestamp_seconds",
-		"When the container was created, in seconds since the epoch",
-		"name")
-	startedDesc = newDesc("container_started_timestamp_seconds",
-		"When the container last started, in seconds since the epoch; absent if it never started",
-		"name")
-	finishedDesc = newDesc("container_finished_timestamp_seconds",
-		"When the container last finished, in seconds since the epoch; absent if it never finished",
-		"name")
-	startsDesc = newDesc("container_starts_total",
-		"Start events seen for containers of this name",
-		"name")
-	deathsDesc = newDesc("container_deaths_total",
-		"Deaths of containers of this name: die events seen, plus deaths found when resyncing after a lost event stream",
-		"name")
-	oomEventsDesc = newDesc("container_oom_events_total",
-		"OOM events seen for containers of this name",
-		"name")
-	destroysDesc = newDesc("container_destroys_total",
-		"Destroy events seen for containers of this name, plus removals found when resyncing",
-		"name")
-	containersDesc = newDesc("containers",
-		"Containers per state",
-		"state")
-	eventsDesc = newDesc("events_total",
-		"Events received from the daemon, by type and action (without the action's detail)",
-		"type", "action")
-	upDesc = newDesc("up",
-		"1 while the daemon's event stream is connected and the last sync succeeded")
-	daemonInfoDesc = newDesc("daemon_info",
-		"Always 1: the daemon's version and platform, read at the last (re)connect",
-		"version", "api_version", "os", "arch", "kernel_version")
-	reconnectsDesc = prometheus.NewDesc("docker_exporter_event_stream_reconnects_total",
-		"Times the exporter re-established the daemon's event stream after losing it.", nil, nil)
-	syncsDesc = prometheus.NewDesc("docker_exporter_syncs_total",
-		"Full syncs (list and inspect of every container) the exporter completed.", nil, nil)
-	lastEventDesc = prometheus.NewDesc("docker_exporter_last_event_timestamp_seconds",
-		"The daemon's time of the newest event the exporter applied, in seconds since the epoch.", nil, nil)
-	lastSyncDesc = prometheus.NewDesc("docker_exporter_last_sync_timestamp_seconds",
-		"When the exporter last completed a full sync, in seconds since the epoch.", nil, nil)
-)
-
-// Describe sends every descriptor the collector uses.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		infoDesc, labelsDesc, stateDesc, healthDesc, failingStreakDesc, restartsDesc,
-		oomKilledDesc, exitCodeDesc, createdDesc, startedDesc, finishedDesc,
-		startsDesc, deathsDesc, oomEventsDesc, destroysDesc, containersDesc,
-		eventsDesc, upDesc, daemonInfoDesc, reconnectsDesc, syncsDesc,
-		lastEventDesc, lastSyncDesc,
-	} {
-		ch <- d
-	}
+type renderedCounts struct {
+	generation uint64
+	counts     store.Counts
+	parts      [len(countFamilies)][]byte
 }
 
-// Collect reads one snapshot and sends its metrics.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	snap := c.source.Snapshot()
-	containers := uniqueByName(snap.Containers)
-	c.collectLabels(ch, containers)
-	perState := make(map[string]int, len(store.States))
-	for _, ct := range containers {
-		perState[ct.State]++
-		collectContainer(ch, ct)
-	}
-	for name, n := range snap.Counts {
-		name = clean(name)
-		counter(ch, startsDesc, n.Starts, name)
-		counter(ch, deathsDesc, n.Deaths, name)
-		counter(ch, oomEventsDesc, n.OOMs, name)
-		counter(ch, destroysDesc, n.Destroys, name)
-	}
-	for _, state := range store.States {
-		gauge(ch, containersDesc, float64(perState[state]), state)
-	}
-	for kind, n := range snap.Events {
-		counter(ch, eventsDesc, n, clean(kind.Type), clean(kind.Action))
-	}
-	collectStatus(ch, snap.Status)
+// labelSet is the label names docker_container_labels has in one render:
+// all series of a family share one set, the union of the allowed keys that
+// any container has. Keys that sanitise to the same name share its label,
+// and a container gets the value of the first such key (in sorted order)
+// that it has, the same one on every scrape.
+type labelSet struct {
+	names  []string            // "label_<sanitised key>", sorted
+	keysOf map[string][]string // label name -> docker label keys
+	key    string              // names joined, to tell whether a line is current
 }
 
-func collectContainer(ch chan<- prometheus.Metric, ct *store.Container) {
-	name := clean(ct.Name)
-	gauge(ch, infoDesc, 1, name, ct.ID, clean(ct.Image), clean(ct.ImageID), clean(ct.ComposeProject()), clean(ct.ComposeService()))
-	for _, state := range store.States {
-		gauge(ch, stateDesc, boolValue(ct.State == state), name, state)
+func (x *Exposition) labelSet(containers []*store.Container) labelSet {
+	var ls labelSet
+	if !x.allLabels && len(x.labels) == 0 {
+		return ls
 	}
-	if ct.Health != "" {
-		for _, status := range store.HealthStatuses {
-			gauge(ch, healthDesc, boolValue(ct.Health == status), name, status)
-		}
-		gauge(ch, failingStreakDesc, float64(ct.FailingStreak), name)
-	}
-	counter(ch, restartsDesc, uint64(max(ct.RestartCount, 0)), name)
-	gauge(ch, oomKilledDesc, boolValue(ct.OOMKilled), name)
-	if ct.HasExitCode {
-		gauge(ch, exitCodeDesc, float64(ct.ExitCode), name)
-	}
-	timestamp(ch, createdDesc, ct.Created, name)
-	timestamp(ch, startedDesc, ct.Started, name)
-	timestamp(ch, finishedDesc, ct.Finished, name)
-}
-
-func collectStatus(ch chan<- prometheus.Metric, st store.Status) {
-	gauge(ch, upDesc, boolValue(st.Up))
-	if d := st.Daemon; d.Version != "" {
-		gauge(ch, daemonInfoDesc, 1, clean(d.Version), clean(d.APIVersion), clean(d.OS), clean(d.Arch), clean(d.KernelVersion))
-	}
-	counter(ch, reconnectsDesc, st.Reconnects)
-	counter(ch, syncsDesc, st.Syncs)
-	timestamp(ch, lastEventDesc, st.LastEvent)
-	timestamp(ch, lastSyncDesc, st.LastSync)
-}
-
-// collectLabels sends docker_container_labels. All series of a family share
-// one set of label names, so it is the union of the allowed keys that any
-// container has; a container without a key gets an empty value, which
-// Prometheus treats as the label being absent.
-func (c *Collector) collectLabels(ch chan<- prometheus.Metric, containers []*store.Container) {
-	if !c.allLabels && len(c.labels) == 0 {
-		return
-	}
+	ls.keysOf = make(map[string][]string)
 	seen := make(map[string]bool)
-	var keys []string
-	for _, ct := range containers {
-		for k := range ct.Labels {
-			if (c.allLabels || c.labels[k]) && !seen[k] {
+	for _, c := range containers {
+		for k := range c.Labels {
+			if !seen[k] && (x.allLabels || x.labels[k]) {
 				seen[k] = true
-				keys = append(keys, k)
+				ln := "label_" + sanitizeLabelName(k)
+				ls.keysOf[ln] = append(ls.keysOf[ln], k)
 			}
 		}
 	}
-	// Keys that sanitise to the same name share its label: a container
-	// gets the value of the first such key (in sorted order) that it has,
-	// the same one on every scrape.
-	slices.Sort(keys)
-	names := []string{"name"}
-	keysOf := make(map[string][]string)
-	for _, k := range keys {
-		ln := "label_" + sanitizeLabelName(k)
-		if keysOf[ln] == nil {
-			names = append(names, ln)
+	for ln, keys := range ls.keysOf {
+		slices.Sort(keys)
+		ls.names = append(ls.names, ln)
+	}
+	slices.Sort(ls.names)
+	ls.key = strings.Join(ls.names, ",")
+	return ls
+}
+
+// WriteTo writes the current state to w.
+func (x *Exposition) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, chunk := range x.render(nil) {
+		m, err := w.Write(chunk)
+		n += int64(m)
+		if err != nil {
+			return n, err
 		}
-		keysOf[ln] = append(keysOf[ln], k)
 	}
-	if len(names) == 1 {
-		return
+	return n, nil
+}
+
+// render returns the exposition as chunks to write in order. It holds the
+// lock only while it assembles them, never while a client reads; the
+// chunks are never modified afterwards, so they can be written unlocked.
+func (x *Exposition) render(chunks [][]byte) [][]byte {
+	snap := x.source.Snapshot()
+	containers := uniqueByName(snap.Containers)
+
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.generation++
+	ls := x.labelSet(containers)
+	rendered := make([]*renderedContainer, len(containers))
+	for i, c := range containers {
+		r := x.containers[c]
+		if r == nil {
+			r = &renderedContainer{}
+			renderContainer(r, c)
+			x.containers[c] = r
+		}
+		if r.labelsKey != ls.key {
+			r.parts[famLabels] = renderLabels(c, ls)
+			r.labelsKey = ls.key
+		}
+		r.generation = x.generation
+		rendered[i] = r
 	}
-	desc := prometheus.NewDesc(labelsName, labelsHelp, names, nil)
-	values := make([]string, len(names))
-	for _, ct := range containers {
-		values[0] = clean(ct.Name)
-		for i, ln := range names[1:] {
-			values[i+1] = ""
-			for _, k := range keysOf[ln] {
-				if v, ok := ct.Labels[k]; ok {
-					values[i+1] = clean(v)
-					break
-				}
+	for f, fam := range containerFamilies {
+		header := false
+		for _, r := range rendered {
+			if len(r.parts[f]) == 0 {
+				continue
+			}
+			if !header {
+				chunks = append(chunks, fam.header)
+				header = true
+			}
+			chunks = append(chunks, r.parts[f])
+		}
+	}
+
+	names := slices.Sorted(maps.Keys(snap.Counts))
+	counts := make([]*renderedCounts, len(names))
+	for i, name := range names {
+		n := snap.Counts[name]
+		r := x.counts[name]
+		if r == nil || r.counts != n {
+			r = renderCounts(name, n)
+			x.counts[name] = r
+		}
+		r.generation = x.generation
+		counts[i] = r
+	}
+	for f, fam := range countFamilies {
+		if len(counts) == 0 {
+			break
+		}
+		chunks = append(chunks, fam.header)
+		for _, r := range counts {
+			chunks = append(chunks, r.parts[f])
+		}
+	}
+	x.sweep()
+	return append(chunks, renderSummary(containers, snap))
+}
+
+// sweep forgets the renders of containers and names the last render did
+// not use: they changed or are gone.
+func (x *Exposition) sweep() {
+	for c, r := range x.containers {
+		if r.generation != x.generation {
+			delete(x.containers, c)
+		}
+	}
+	for name, r := range x.counts {
+		if r.generation != x.generation {
+			delete(x.counts, name)
+		}
+	}
+}
+
+func renderContainer(r *renderedContainer, c *store.Container) {
+	name := clean(c.Name)
+	var b lineBuilder
+	r.parts[famInfo] = b.sample(famInfo, 1, "name", name, "id", clean(c.ID), "image", clean(c.Image),
+		"image_id", clean(c.ImageID), "compose_project", clean(c.ComposeProject()),
+		"compose_service", clean(c.ComposeService()))
+	for _, state := range store.States {
+		b.add(famState, boolValue(c.State == state), "name", name, "state", state)
+	}
+	r.parts[famState] = b.take()
+	if c.Health != "" {
+		for _, status := range store.HealthStatuses {
+			b.add(famHealth, boolValue(c.Health == status), "name", name, "status", status)
+		}
+		r.parts[famHealth] = b.take()
+		r.parts[famFailingStreak] = b.sample(famFailingStreak, float64(c.FailingStreak), "name", name)
+	}
+	r.parts[famRestarts] = b.sample(famRestarts, float64(max(c.RestartCount, 0)), "name", name)
+	r.parts[famOOMKilled] = b.sample(famOOMKilled, boolValue(c.OOMKilled), "name", name)
+	if c.HasExitCode {
+		r.parts[famExitCode] = b.sample(famExitCode, float64(c.ExitCode), "name", name)
+	}
+	// A time the daemon does not have is left out, never sent as an epoch.
+	for f, t := range [...]time.Time{famCreated: c.Created, famStarted: c.Started, famFinished: c.Finished} {
+		if f >= famCreated && !t.IsZero() {
+			r.parts[f] = b.sample(f, seconds(t), "name", name)
+		}
+	}
+}
+
+func renderLabels(c *store.Container, ls labelSet) []byte {
+	if ls.key == "" {
+		return nil
+	}
+	kv := make([]string, 0, 2+2*len(ls.names))
+	kv = append(kv, "name", clean(c.Name))
+	for _, ln := range ls.names {
+		value := ""
+		for _, k := range ls.keysOf[ln] {
+			if v, ok := c.Labels[k]; ok {
+				value = clean(v)
+				break
 			}
 		}
-		gauge(ch, desc, 1, values...)
+		kv = append(kv, ln, value)
 	}
+	var b lineBuilder
+	return b.sample(famLabels, 1, kv...)
 }
 
-// sanitizeLabelName maps a Docker label key onto [a-zA-Z0-9_].
-func sanitizeLabelName(key string) string {
-	var b strings.Builder
-	b.Grow(len(key))
-	for _, r := range key {
-		if r < 128 && (r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
+func renderCounts(name string, n store.Counts) *renderedCounts {
+	r := &renderedCounts{counts: n}
+	name = clean(name)
+	var b lineBuilder
+	for f, v := range [len(countFamilies)]uint64{n.Starts, n.Deaths, n.OOMs, n.Destroys} {
+		r.parts[f] = b.countSample(countFamilies[f].name, v, "name", name)
+	}
+	return r
+}
+
+// renderSummary renders the per-state counts, the events and the store's
+// own status: a few dozen lines, afresh on every scrape.
+func renderSummary(containers []*store.Container, snap store.Snapshot) []byte {
+	var buf bytes.Buffer
+	var b lineBuilder
+	perState := make(map[string]int, len(store.States))
+	for _, c := range containers {
+		perState[c.State]++
+	}
+	buf.Write(containersFamily.header)
+	for _, state := range store.States {
+		buf.Write(b.plain(containersFamily.name, float64(perState[state]), "state", state))
+	}
+	if len(snap.Events) > 0 {
+		buf.Write(eventsFamily.header)
+		kinds := slices.SortedFunc(maps.Keys(snap.Events), func(a, b store.EventKind) int {
+			return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Action, b.Action))
+		})
+		for _, k := range kinds {
+			buf.Write(b.countSample(eventsFamily.name, snap.Events[k], "type", clean(k.Type), "action", clean(k.Action)))
 		}
 	}
-	return b.String()
+	st := snap.Status
+	buf.Write(upFamily.header)
+	buf.Write(b.plain(upFamily.name, boolValue(st.Up)))
+	if d := st.Daemon; d.Version != "" {
+		buf.Write(daemonInfoFamily.header)
+		buf.Write(b.plain(daemonInfoFamily.name, 1, "version", clean(d.Version), "api_version", clean(d.APIVersion),
+			"os", clean(d.OS), "arch", clean(d.Arch), "kernel_version", clean(d.KernelVersion)))
+	}
+	buf.Write(reconnectsFamily.header)
+	buf.Write(b.countSample(reconnectsFamily.name, st.Reconnects))
+	buf.Write(syncsFamily.header)
+	buf.Write(b.countSample(syncsFamily.name, st.Syncs))
+	if !st.LastEvent.IsZero() {
+		buf.Write(lastEventFamily.header)
+		buf.Write(b.plain(lastEventFamily.name, seconds(st.LastEvent)))
+	}
+	if !st.LastSync.IsZero() {
+		buf.Write(lastSyncFamily.header)
+		buf.Write(b.plain(lastSyncFamily.name, seconds(st.LastSync)))
+	}
+	return buf.Bytes()
 }
 
-// clean makes a label value valid UTF-8, which Prometheus requires.
-func clean(s string) string {
-	return strings.ToValidUTF8(s, "\uFFFD")
+// Gather parses a render back into metric families, so that tests and
+// linters see exactly what a scrape serves.
+func (x *Exposition) Gather() ([]*dto.MetricFamily, error) {
+	var buf bytes.Buffer
+	if _, err := x.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(&buf)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(byName))
+	out := make([]*dto.MetricFamily, len(names))
+	for i, n := range names {
+		out[i] = normalize(byName[n])
+	}
+	return out, nil
 }
 
-// uniqueByName keeps one container per name, the newest, so that a moment
-// of disagreement (two containers briefly holding one name) can never make
-// a scrape fail on duplicate series.
+// normalize orders a family as a client_golang registry would: labels by
+// name, series by label values.
+func normalize(mf *dto.MetricFamily) *dto.MetricFamily {
+	for _, m := range mf.Metric {
+		slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	}
+	slices.SortFunc(mf.Metric, func(a, b *dto.Metric) int {
+		for i := range min(len(a.Label), len(b.Label)) {
+			if c := strings.Compare(a.Label[i].GetValue(), b.Label[i].GetValue()); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(len(a.Label), len(b.Label))
+	})
+	return mf
+}
+
+// uniqueByName keeps one container per name, the newest, sorted by name, so
+// that a moment of disagreement (two containers briefly holding one name)
+// can never make a scrape serve duplicate series.
 func uniqueByName(in []*store.Container) []*store.Container {
 	out := slices.Clone(in)
 	slices.SortFunc(out, func(a, b *store.Container) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), b.Created.Compare(a.Created), strings.Compare(a.ID, b.ID))
 	})
 	return slices.CompactFunc(out, func(a, b *store.Container) bool { return a.Name == b.Name })
-}
-
-func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-}
-
-func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-}
-
-// timestamp omits a time the daemon does not have rather than send an epoch.
-func timestamp(ch chan<- prometheus.Metric, d *prometheus.Desc, t time.Time, labels ...string) {
-	if !t.IsZero() {
-		gauge(ch, d, float64(t.Unix())+float64(t.Nanosecond())/1e9, labels...)
-	}
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

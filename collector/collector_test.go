@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
 	"github.com/docker-exporter/docker_exporter/store"
@@ -99,10 +99,10 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := testutil.CollectAndCompare(c, bytes.NewReader(want)); err != nil {
+			if err := testutil.GatherAndCompare(c, bytes.NewReader(want)); err != nil {
 				t.Error(err)
 			}
-			problems, err := testutil.CollectAndLint(c)
+			problems, err := testutil.GatherAndLint(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestDuplicateNamesNeverBreakAScrape(t *testing.T) {
 # TYPE docker_container_info gauge
 docker_container_info{compose_project="",compose_service="",id="new",image="",image_id="",name="web"} 1
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "docker_container_info"); err != nil {
+	if err := testutil.GatherAndCompare(c, strings.NewReader(want), "docker_container_info"); err != nil {
 		t.Error(err)
 	}
 }
@@ -142,22 +142,17 @@ func TestAnyLabelBytesGiveValidOutput(t *testing.T) {
 	}
 }
 
-// exposition is what a scrape of c alone returns, gathered through a
-// pedantic registry, which also checks c against its own descriptors.
-func exposition(t *testing.T, c prometheus.Collector) []byte {
+// exposition is what a scrape of x returns, checked to parse as the text
+// format.
+func exposition(t *testing.T, x *Exposition) []byte {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
+	var buf bytes.Buffer
+	if _, err := x.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, buf.String())
 	}
 	return buf.Bytes()
 }
@@ -172,5 +167,44 @@ func TestSanitizeLabelName(t *testing.T) {
 		if got := sanitizeLabelName(in); got != want {
 			t.Errorf("sanitizeLabelName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// changingSource serves whatever snapshot the test last set.
+type changingSource struct{ snap store.Snapshot }
+
+func (c *changingSource) Snapshot() store.Snapshot { return c.snap }
+
+func TestRenderFollowsChangesAndForgetsTheGone(t *testing.T) {
+	web := &store.Container{ID: "a", Name: "web", State: "running", Labels: map[string]string{"team": "core"}}
+	db := &store.Container{ID: "b", Name: "db", State: "running"}
+	src := &changingSource{snap: store.Snapshot{Containers: []*store.Container{web, db}}}
+	x := New(src, Config{Labels: []string{"*"}})
+	if out := string(exposition(t, x)); !strings.Contains(out, `docker_container_state{name="web",state="running"} 1`) ||
+		!strings.Contains(out, `docker_container_labels{name="db",label_team=""} 1`) {
+		t.Fatalf("first render:\n%s", out)
+	}
+
+	// The store replaces a changed container; a new label key changes the
+	// label set of every line; a removed container is forgotten.
+	exited := *web
+	exited.State = "exited"
+	api := &store.Container{ID: "c", Name: "api", State: "created", Labels: map[string]string{"tier": "front"}}
+	src.snap = store.Snapshot{Containers: []*store.Container{&exited, api}}
+	out := string(exposition(t, x))
+	for _, want := range []string{
+		`docker_container_state{name="web",state="exited"} 1`,
+		`docker_container_labels{name="web",label_team="core",label_tier=""} 1`,
+		`docker_container_labels{name="api",label_team="",label_tier="front"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second render lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `name="db"`) || strings.Contains(out, `docker_container_state{name="web",state="running"} 1`) {
+		t.Errorf("second render shows what is gone:\n%s", out)
+	}
+	if len(x.containers) != 2 {
+		t.Errorf("cache holds %d containers, want the 2 of the last render", len(x.containers))
 	}
 }

@@ -15,8 +15,9 @@ func eventKey(ev events.Message) string {
 
 // handle applies one event to the container it names. Only the Run
 // goroutine calls it, so it may read the store's maps without the lock; it
-// takes the lock to write.
-func (s *Store) handle(ctx context.Context, ev events.Message) {
+// takes the lock to write. The details an event lacks are left to an
+// inspect after its batch: handle adds the container's id to later.
+func (s *Store) handle(ctx context.Context, ev events.Message, later map[string]struct{}) {
 	if ev.TimeNano == 0 {
 		ev.TimeNano = ev.Time * 1e9
 	}
@@ -49,20 +50,22 @@ func (s *Store) handle(ctx context.Context, ev events.Message) {
 	// What the event counts goes to the name the container had when it
 	// happened, even if an inspect below already sees a later rename.
 	countAs := next.Name
-	if !eff.destroy && (prev == nil || needsInspect(kind.Action)) {
-		r, found, err := s.inspect(ctx, id)
-		switch {
-		case err != nil:
-			s.log.Warn("cannot inspect container after event; keeping what the event says", "id", shortID(id), "action", kind.Action, "err", err)
-		case found:
-			next = fromInspect(next, r)
-		}
+	switch {
+	case eff.destroy:
+	case prev == nil && kind.Action != "create":
 		// A container met first in an event other than create is only
 		// added once the daemon confirms it exists.
-		if prev == nil && kind.Action != "create" && (err != nil || !found) {
+		r, found, err := s.inspect(ctx, id)
+		if err != nil || !found {
+			if err != nil {
+				s.log.Warn("cannot inspect a container first seen in an event; leaving it to the next event or sync", "id", shortID(id), "action", kind.Action, "err", err)
+			}
 			s.commit(ev, kind, nil, nil, "", effect{})
 			return
 		}
+		next = fromInspect(next, r)
+	case prev == nil || needsInspect(kind.Action):
+		later[id] = struct{}{}
 	}
 	if countAs == "" {
 		countAs = next.Name
@@ -87,6 +90,7 @@ func (s *Store) commit(ev events.Message, kind EventKind, prev, next *Container,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events[kind]++
+	s.status.Events++
 	if at := eventTime(ev); at.After(s.status.LastEvent) {
 		s.status.LastEvent = at
 	}
@@ -145,4 +149,32 @@ func (s *Store) unref(name string, now time.Time) {
 		delete(s.names, name)
 		s.retained.orphan(name, now)
 	}
+}
+
+// refresh inspects the containers whose events left details out, once each
+// however many events they had in the batch, and stores what the daemon
+// says. Its view is at least as new as every event of the batch.
+func (s *Store) refresh(ctx context.Context, later map[string]struct{}) {
+	if len(later) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(later))
+	for id := range later {
+		ids = append(ids, id)
+	}
+	clear(later)
+	inspected, err := s.inspectMany(ctx, ids, false)
+	if err != nil {
+		return // the session is ending; the next sync sees everything
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range inspected {
+		if cur := s.containers[r.ID]; cur != nil {
+			next := fromInspect(*cur, r)
+			s.put(&next, now)
+		}
+	}
+	s.notify()
 }

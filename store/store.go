@@ -80,6 +80,7 @@ type Status struct {
 	Up         bool
 	Daemon     DaemonInfo // zero until the daemon was first reached
 	LastEvent  time.Time  // the daemon's time of the newest event applied
+	Events     uint64     // events received, of every type
 	LastSync   time.Time
 	Reconnects uint64
 	Syncs      uint64
@@ -151,6 +152,13 @@ func (s *Store) Snapshot() Snapshot {
 		snap.Events[k] = v
 	}
 	return snap
+}
+
+// Status returns the store's own status alone, cheaper than a Snapshot.
+func (s *Store) Status() Status {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.status
 }
 
 // Subscribe returns a channel that receives a signal after every change to
@@ -290,6 +298,7 @@ func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err e
 		return false, err
 	}
 	s.log.Info("synced with the Docker daemon; following its events", "containers", n, "daemon_version", daemon.Version, "api_version", daemon.APIVersion, "reconnect", reconnect)
+	later := make(map[string]struct{})
 	for {
 		batch, err := q.take(sctx)
 		for _, ev := range batch {
@@ -298,8 +307,9 @@ func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err e
 					continue
 				}
 			}
-			s.handle(sctx, ev)
+			s.handle(sctx, ev, later)
 		}
+		s.refresh(sctx, later)
 		if err != nil {
 			return true, err
 		}

@@ -20,7 +20,11 @@ func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) (in
 	if err != nil {
 		return 0, fmt.Errorf("list containers: %w", err)
 	}
-	inspected, err := s.inspectAll(ctx, list.Items)
+	ids := make([]string, len(list.Items))
+	for i, item := range list.Items {
+		ids[i] = item.ID
+	}
+	inspected, err := s.inspectMany(ctx, ids, true)
 	if err != nil {
 		return 0, err
 	}
@@ -28,37 +32,40 @@ func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) (in
 	return len(inspected), nil
 }
 
-// inspectAll inspects the listed containers with bounded concurrency. A
-// container removed since the list is left out; any other failure fails it.
-func (s *Store) inspectAll(ctx context.Context, items []container.Summary) ([]container.InspectResponse, error) {
+// inspectMany inspects the containers ids with bounded concurrency, in the
+// order given. A container the daemon no longer has is left out. With
+// stopOnError, the first other failure stops it and is returned; without,
+// failures are logged and those containers left out.
+func (s *Store) inspectMany(ctx context.Context, ids []string, stopOnError bool) ([]container.InspectResponse, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make([]*container.InspectResponse, len(items))
+	results := make([]*container.InspectResponse, len(ids))
 	next := make(chan int)
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
-	for range min(s.cfg.InspectConcurrency, len(items)) {
+	for range min(s.cfg.InspectConcurrency, len(ids)) {
 		wg.Go(func() {
 			for i := range next {
-				r, found, err := s.inspect(ctx, items[i].ID)
-				if err != nil {
+				r, found, err := s.inspect(ctx, ids[i])
+				switch {
+				case err != nil && stopOnError:
 					errOnce.Do(func() {
 						firstErr = err
 						cancel()
 					})
-					continue
-				}
-				if found {
+				case err != nil:
+					s.log.Warn("cannot inspect container after event; keeping what the event says", "err", err)
+				case found:
 					results[i] = &r
 				}
 			}
 		})
 	}
 feed:
-	for i := range items {
+	for i := range ids {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -73,7 +80,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]container.InspectResponse, 0, len(items))
+	out := make([]container.InspectResponse, 0, len(ids))
 	for _, r := range results {
 		if r != nil {
 			out = append(out, *r)

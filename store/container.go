@@ -195,16 +195,16 @@ func needsInspect(action string) bool {
 	return false
 }
 
-// fromInspect makes a Container from the daemon's full view of it, keeping
-// what only the store knows from earlier events.
-func fromInspect(prev Container, r container.InspectResponse) Container {
+// fromInspect makes a Container from the daemon's full view of it. Only
+// these few fields are kept: a sync of 10,000 containers must not hold
+// 10,000 full inspect answers at once.
+func fromInspect(r container.InspectResponse) Container {
 	c := Container{
-		ID:             r.ID,
-		Name:           strings.TrimPrefix(r.Name, "/"),
-		ImageID:        r.Image,
-		RestartCount:   r.RestartCount,
-		Created:        parseTime(r.Created),
-		deathCountedAt: prev.deathCountedAt,
+		ID:           r.ID,
+		Name:         strings.TrimPrefix(r.Name, "/"),
+		ImageID:      r.Image,
+		RestartCount: r.RestartCount,
+		Created:      parseTime(r.Created),
 	}
 	if r.Config != nil {
 		c.Image = r.Config.Image
@@ -219,14 +219,23 @@ func fromInspect(prev Container, r container.InspectResponse) Container {
 			c.Health = string(s.Health.Status)
 			c.FailingStreak = s.Health.FailingStreak
 		}
+		// The daemon resets ExitCode to 0 on start, so only a stopped
+		// container's code is a real last exit code.
+		if !c.running() && !c.Finished.IsZero() {
+			c.ExitCode, c.HasExitCode = s.ExitCode, true
+		}
 	}
-	// The daemon resets ExitCode to 0 on start, so only a stopped container's
-	// code is a real last exit code; otherwise keep the one seen in a die event.
-	switch {
-	case c.State == "running" || c.State == "paused":
+	return c
+}
+
+// since returns c, a fresh view from the daemon, with what only the store
+// knows from prev, the same container's earlier state: the death it counted
+// by reconciliation, and the last exit code seen in a die event, which the
+// daemon no longer tells once the container runs again.
+func (c Container) since(prev Container) Container {
+	c.deathCountedAt = prev.deathCountedAt
+	if c.running() {
 		c.ExitCode, c.HasExitCode = prev.ExitCode, prev.HasExitCode
-	case r.State != nil && !c.Finished.IsZero():
-		c.ExitCode, c.HasExitCode = r.State.ExitCode, true
 	}
 	return c
 }

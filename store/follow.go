@@ -63,7 +63,7 @@ func (s *Store) handle(ctx context.Context, ev events.Message, later map[string]
 			s.commit(ev, kind, nil, nil, "", effect{})
 			return
 		}
-		next = fromInspect(next, r)
+		next = fromInspect(r).since(next)
 	case prev == nil || needsInspect(kind.Action):
 		later[id] = struct{}{}
 	}
@@ -170,9 +170,9 @@ func (s *Store) refresh(ctx context.Context, later map[string]struct{}) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range inspected {
-		if cur := s.containers[r.ID]; cur != nil {
-			next := fromInspect(*cur, r)
+	for _, fresh := range inspected {
+		if cur := s.containers[fresh.ID]; cur != nil {
+			next := fresh.since(*cur)
 			s.put(&next, now)
 		}
 	}

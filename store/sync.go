@@ -36,10 +36,10 @@ func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) (in
 // order given. A container the daemon no longer has is left out. With
 // stopOnError, the first other failure stops it and is returned; without,
 // failures are logged and those containers left out.
-func (s *Store) inspectMany(ctx context.Context, ids []string, stopOnError bool) ([]container.InspectResponse, error) {
+func (s *Store) inspectMany(ctx context.Context, ids []string, stopOnError bool) ([]Container, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make([]*container.InspectResponse, len(ids))
+	results := make([]*Container, len(ids))
 	next := make(chan int)
 	var (
 		wg       sync.WaitGroup
@@ -59,7 +59,8 @@ func (s *Store) inspectMany(ctx context.Context, ids []string, stopOnError bool)
 				case err != nil:
 					s.log.Warn("cannot inspect container after event; keeping what the event says", "err", err)
 				case found:
-					results[i] = &r
+					c := fromInspect(r)
+					results[i] = &c
 				}
 			}
 		})
@@ -80,7 +81,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]container.InspectResponse, 0, len(ids))
+	out := make([]Container, 0, len(ids))
 	for _, r := range results {
 		if r != nil {
 			out = append(out, *r)
@@ -107,22 +108,21 @@ func (s *Store) inspect(ctx context.Context, id string) (r container.InspectResp
 // reconcile makes the store equal to the daemon's full view, counting what
 // the event stream could not tell: a run that ended unseen is one death, a
 // container that vanished is one destroy.
-func (s *Store) reconcile(inspected []container.InspectResponse, daemon DaemonInfo, reconnect bool) {
+func (s *Store) reconcile(inspected []Container, daemon DaemonInfo, reconnect bool) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := make(map[string]bool, len(inspected))
-	for _, r := range inspected {
-		if s.retained.buried(r.ID) {
+	for _, fresh := range inspected {
+		if s.retained.buried(fresh.ID) {
 			continue
 		}
-		seen[r.ID] = true
-		prev := s.containers[r.ID]
-		var base Container
+		seen[fresh.ID] = true
+		prev := s.containers[fresh.ID]
+		next := fresh
 		if prev != nil {
-			base = *prev
+			next = fresh.since(*prev)
 		}
-		next := fromInspect(base, r)
 		if prev != nil && missedDeath(prev, &next) {
 			s.retained.of(next.Name).Deaths++
 			next.deathCountedAt = next.Finished

@@ -74,16 +74,26 @@ func New(source Source, cfg Config) *Exposition {
 	return x
 }
 
+// containerLines and countLines are rendered text, never modified once
+// made, so a scrape can write them after it has let go of the lock.
+type containerLines struct {
+	parts [len(containerFamilies)][]byte
+}
+
+type countLines struct {
+	parts [len(countFamilies)][]byte
+}
+
 type renderedContainer struct {
 	generation uint64
 	labelsKey  string // the label names the labels line was rendered for
-	parts      [len(containerFamilies)][]byte
+	lines      *containerLines
 }
 
 type renderedCounts struct {
 	generation uint64
 	counts     store.Counts
-	parts      [len(countFamilies)][]byte
+	lines      *countLines
 }
 
 // labelSet is the label names docker_container_labels has in one render:
@@ -124,21 +134,60 @@ func (x *Exposition) labelSet(containers []*store.Container) labelSet {
 
 // WriteTo writes the current state to w.
 func (x *Exposition) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	for _, chunk := range x.render(nil) {
-		m, err := w.Write(chunk)
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return x.render().writeTo(w)
 }
 
-// render returns the exposition as chunks to write in order. It holds the
-// lock only while it assembles them, never while a client reads; the
-// chunks are never modified afterwards, so they can be written unlocked.
-func (x *Exposition) render(chunks [][]byte) [][]byte {
+// page is one scrape's worth of rendered lines, in order.
+type page struct {
+	containers []*containerLines
+	counts     []*countLines
+	summary    []byte
+}
+
+func (p page) writeTo(w io.Writer) (int64, error) {
+	var n int64
+	write := func(b []byte) error {
+		m, err := w.Write(b)
+		n += int64(m)
+		return err
+	}
+	for f, fam := range containerFamilies {
+		header := false
+		for _, c := range p.containers {
+			if len(c.parts[f]) == 0 {
+				continue
+			}
+			if !header {
+				if err := write(fam.header); err != nil {
+					return n, err
+				}
+				header = true
+			}
+			if err := write(c.parts[f]); err != nil {
+				return n, err
+			}
+		}
+	}
+	for f, fam := range countFamilies {
+		if len(p.counts) == 0 {
+			break
+		}
+		if err := write(fam.header); err != nil {
+			return n, err
+		}
+		for _, c := range p.counts {
+			if err := write(c.parts[f]); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, write(p.summary)
+}
+
+// render brings the cache up to date with a snapshot and returns the page
+// to write. It holds the lock only while it does that, never while a
+// client reads.
+func (x *Exposition) render() page {
 	snap := x.source.Snapshot()
 	containers := uniqueByName(snap.Containers)
 
@@ -146,58 +195,39 @@ func (x *Exposition) render(chunks [][]byte) [][]byte {
 	defer x.mu.Unlock()
 	x.generation++
 	ls := x.labelSet(containers)
-	rendered := make([]*renderedContainer, len(containers))
+	p := page{containers: make([]*containerLines, len(containers))}
 	for i, c := range containers {
 		r := x.containers[c]
 		if r == nil {
-			r = &renderedContainer{}
-			renderContainer(r, c)
+			r = &renderedContainer{lines: renderContainer(c)}
 			x.containers[c] = r
 		}
 		if r.labelsKey != ls.key {
-			r.parts[famLabels] = renderLabels(c, ls)
-			r.labelsKey = ls.key
+			// A copy: the lines a scrape may still be writing stay as
+			// they were.
+			lines := *r.lines
+			lines.parts[famLabels] = renderLabels(c, ls)
+			r.lines, r.labelsKey = &lines, ls.key
 		}
 		r.generation = x.generation
-		rendered[i] = r
-	}
-	for f, fam := range containerFamilies {
-		header := false
-		for _, r := range rendered {
-			if len(r.parts[f]) == 0 {
-				continue
-			}
-			if !header {
-				chunks = append(chunks, fam.header)
-				header = true
-			}
-			chunks = append(chunks, r.parts[f])
-		}
+		p.containers[i] = r.lines
 	}
 
 	names := slices.Sorted(maps.Keys(snap.Counts))
-	counts := make([]*renderedCounts, len(names))
+	p.counts = make([]*countLines, len(names))
 	for i, name := range names {
 		n := snap.Counts[name]
 		r := x.counts[name]
 		if r == nil || r.counts != n {
-			r = renderCounts(name, n)
+			r = &renderedCounts{counts: n, lines: renderCounts(name, n)}
 			x.counts[name] = r
 		}
 		r.generation = x.generation
-		counts[i] = r
-	}
-	for f, fam := range countFamilies {
-		if len(counts) == 0 {
-			break
-		}
-		chunks = append(chunks, fam.header)
-		for _, r := range counts {
-			chunks = append(chunks, r.parts[f])
-		}
+		p.counts[i] = r.lines
 	}
 	x.sweep()
-	return append(chunks, renderSummary(containers, snap))
+	p.summary = renderSummary(containers, snap)
+	return p
 }
 
 // sweep forgets the renders of containers and names the last render did
@@ -215,34 +245,53 @@ func (x *Exposition) sweep() {
 	}
 }
 
-func renderContainer(r *renderedContainer, c *store.Container) {
+// renderContainer renders all of a container's lines but its labels into
+// one allocation, each family's lines a slice of it.
+func renderContainer(c *store.Container) *containerLines {
 	name := clean(c.Name)
-	var b lineBuilder
-	r.parts[famInfo] = b.sample(famInfo, 1, "name", name, "id", clean(c.ID), "image", clean(c.Image),
-		"image_id", clean(c.ImageID), "compose_project", clean(c.ComposeProject()),
-		"compose_service", clean(c.ComposeService()))
-	for _, state := range store.States {
-		b.add(famState, boolValue(c.State == state), "name", name, "state", state)
+	b := lineBuilder{b: make([]byte, 0, 1536)}
+	var bounds [len(containerFamilies)][2]int
+	family := func(f int, lines func()) {
+		bounds[f][0] = len(b.b)
+		lines()
+		bounds[f][1] = len(b.b)
 	}
-	r.parts[famState] = b.take()
-	if c.Health != "" {
-		for _, status := range store.HealthStatuses {
-			b.add(famHealth, boolValue(c.Health == status), "name", name, "status", status)
+	family(famInfo, func() {
+		b.add(famInfo, 1, "name", name, "id", clean(c.ID), "image", clean(c.Image),
+			"image_id", clean(c.ImageID), "compose_project", clean(c.ComposeProject()),
+			"compose_service", clean(c.ComposeService()))
+	})
+	family(famState, func() {
+		for _, state := range store.States {
+			b.add(famState, boolValue(c.State == state), "name", name, "state", state)
 		}
-		r.parts[famHealth] = b.take()
-		r.parts[famFailingStreak] = b.sample(famFailingStreak, float64(c.FailingStreak), "name", name)
+	})
+	if c.Health != "" {
+		family(famHealth, func() {
+			for _, status := range store.HealthStatuses {
+				b.add(famHealth, boolValue(c.Health == status), "name", name, "status", status)
+			}
+		})
+		family(famFailingStreak, func() { b.add(famFailingStreak, float64(c.FailingStreak), "name", name) })
 	}
-	r.parts[famRestarts] = b.sample(famRestarts, float64(max(c.RestartCount, 0)), "name", name)
-	r.parts[famOOMKilled] = b.sample(famOOMKilled, boolValue(c.OOMKilled), "name", name)
+	family(famRestarts, func() { b.add(famRestarts, float64(max(c.RestartCount, 0)), "name", name) })
+	family(famOOMKilled, func() { b.add(famOOMKilled, boolValue(c.OOMKilled), "name", name) })
 	if c.HasExitCode {
-		r.parts[famExitCode] = b.sample(famExitCode, float64(c.ExitCode), "name", name)
+		family(famExitCode, func() { b.add(famExitCode, float64(c.ExitCode), "name", name) })
 	}
 	// A time the daemon does not have is left out, never sent as an epoch.
 	for f, t := range [...]time.Time{famCreated: c.Created, famStarted: c.Started, famFinished: c.Finished} {
 		if f >= famCreated && !t.IsZero() {
-			r.parts[f] = b.sample(f, seconds(t), "name", name)
+			family(f, func() { b.add(f, seconds(t), "name", name) })
 		}
 	}
+	var lines containerLines
+	for f, bound := range bounds {
+		if bound[1] > bound[0] {
+			lines.parts[f] = b.b[bound[0]:bound[1]:bound[1]]
+		}
+	}
+	return &lines
 }
 
 func renderLabels(c *store.Container, ls labelSet) []byte {
@@ -265,14 +314,16 @@ func renderLabels(c *store.Container, ls labelSet) []byte {
 	return b.sample(famLabels, 1, kv...)
 }
 
-func renderCounts(name string, n store.Counts) *renderedCounts {
-	r := &renderedCounts{counts: n}
+func renderCounts(name string, n store.Counts) *countLines {
+	var lines countLines
 	name = clean(name)
-	var b lineBuilder
+	buf := make([]byte, 0, 4*(len(name)+64))
 	for f, v := range [len(countFamilies)]uint64{n.Starts, n.Deaths, n.OOMs, n.Destroys} {
-		r.parts[f] = b.countSample(countFamilies[f].name, v, "name", name)
+		start := len(buf)
+		buf = appendCountSample(buf, countFamilies[f].name, v, "name", name)
+		lines.parts[f] = buf[start:len(buf):len(buf)]
 	}
-	return r
+	return &lines
 }
 
 // renderSummary renders the per-state counts, the events and the store's

@@ -130,9 +130,13 @@ func (l *lineBuilder) plain(name string, v float64, kv ...string) []byte {
 
 // countSample renders one line with an integer value, kept exact.
 func (l *lineBuilder) countSample(name string, v uint64, kv ...string) []byte {
-	out := appendSeries(nil, name, kv)
-	out = strconv.AppendUint(out, v, 10)
-	return append(out, '\n')
+	return appendCountSample(nil, name, v, kv...)
+}
+
+func appendCountSample(b []byte, name string, v uint64, kv ...string) []byte {
+	b = appendSeries(b, name, kv)
+	b = strconv.AppendUint(b, v, 10)
+	return append(b, '\n')
 }
 
 func appendSeries(b []byte, name string, kv []string) []byte {

@@ -127,8 +127,15 @@ type exporter struct {
 // SIGTERMs it and fails the test unless it exits 0 in time.
 func startExporter(tb testing.TB, bin string, args ...string) *exporter {
 	tb.Helper()
+	return startExporterWith(tb, bin, "http", &http.Client{Timeout: 10 * time.Second}, args...)
+}
+
+// startExporterWith is startExporter for an exporter served otherwise (TLS,
+// basic auth): the scheme of its URL and the client that can scrape it.
+func startExporterWith(tb testing.TB, bin, scheme string, client *http.Client, args ...string) *exporter {
+	tb.Helper()
 	for attempt := 1; ; attempt++ {
-		e, portTaken := tryStartExporter(tb, bin, args)
+		e, portTaken := tryStartExporter(tb, bin, scheme, client, args)
 		if !portTaken {
 			return e
 		}
@@ -140,17 +147,17 @@ func startExporter(tb testing.TB, bin string, args ...string) *exporter {
 	}
 }
 
-func tryStartExporter(tb testing.TB, bin string, args []string) (e *exporter, portTaken bool) {
+func tryStartExporter(tb testing.TB, bin, scheme string, client *http.Client, args []string) (e *exporter, portTaken bool) {
 	tb.Helper()
 	addr := freeAddr(tb)
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr, "--log.level=debug"}, args...)...)
 	cmd.Env = exporterEnv()
 	e = &exporter{
-		url:    "http://" + addr + "/metrics",
+		url:    scheme + "://" + addr + "/metrics",
 		cmd:    cmd,
 		log:    &lockedBuffer{},
 		exited: make(chan struct{}),
-		client: &http.Client{Timeout: 10 * time.Second},
+		client: client,
 	}
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	// If the test process dies without cleanup, the exporter goes too.

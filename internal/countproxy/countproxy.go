@@ -40,6 +40,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	closed   bool
 	refusing bool
+	allow    func(method, path string) bool // nil: everything
+	rejected map[string]int
 	counts   map[string]int
 	total    int
 	active   sync.WaitGroup // handlers in progress; Add only under mu while !closed
@@ -132,8 +134,15 @@ func (p *Proxy) count(next http.Handler) http.Handler {
 			http.Error(w, "countproxy: closed", http.StatusServiceUnavailable)
 			return
 		}
-		p.counts[Key(r)]++
+		key := Key(r)
+		p.counts[key]++
 		p.total++
+		if p.allow != nil && !p.allow(r.Method, strings.TrimPrefix(key, r.Method+" ")) {
+			p.rejected[key]++
+			p.mu.Unlock()
+			http.Error(w, "countproxy: "+key+" is not allowed", http.StatusForbidden)
+			return
+		}
 		if p.refusing {
 			p.mu.Unlock()
 			http.Error(w, "countproxy: refusing requests", http.StatusBadGateway)
@@ -154,6 +163,23 @@ func (p *Proxy) Refuse(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.refusing = on
+}
+
+// AllowOnly makes the proxy answer 403 Forbidden to every request for which
+// allow (given the method and the path without its version prefix) is
+// false, as a socket proxy in front of a daemon does; Rejected lists them.
+func (p *Proxy) AllowOnly(allow func(method, path string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allow = allow
+	p.rejected = make(map[string]int)
+}
+
+// Rejected returns the requests AllowOnly turned away, per Key.
+func (p *Proxy) Rejected() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.rejected)
 }
 
 // Count returns how many requests the proxy has received in all.

@@ -1,21 +1,58 @@
 # The README's test command is `make test`; .ci/run calls the same target.
 GO        ?= go
 VERSION   := $(shell cat VERSION)
-REVISION  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-BRANCH    := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
-VERSION_PKG := github.com/prometheus/common/version
-LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) \
-	-X $(VERSION_PKG).Revision=$(REVISION) \
-	-X $(VERSION_PKG).Branch=$(BRANCH) \
-	-X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
-	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build test vet bench clean
+# Release builds go through promu, pinned in the separate tools module
+# (tools/go.mod) so that the exporter's own go.mod stays free of it. promu
+# reads .promu.yml: static (CGO_ENABLED=0, netgo) and the version ldflags
+# (version from VERSION; revision and branch from git; user, host, date).
+# Only `promu build` is used: `promu crossbuild` would run Docker images.
+GOOS      ?= $(shell $(GO) env GOOS)
+GOARCH    ?= $(shell $(GO) env GOARCH)
+PROMU     := $(GO) tool -modfile=tools/go.mod promu
+BUILD_DIR := .build/$(GOOS)-$(GOARCH)
+
+DOCKER            ?= docker
+DOCKER_IMAGE_NAME ?= docker_exporter
+DOCKER_IMAGE_TAG  ?= $(VERSION)
+DOCKERFILE        ?= Dockerfile
+# Extra `docker build` flags, e.g. --build-arg BASE_IMAGE=<a local base>.
+DOCKER_BUILD_ARGS ?=
+
+.PHONY: all build promu docker tarball test vet bench clean
 
 all: vet test build
 
+# .build/<os>-<arch>/docker_exporter; e.g. `make build GOARCH=arm64`.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o docker_exporter .
+	GOOS=$(GOOS) GOARCH=$(GOARCH) $(PROMU) build --prefix $(BUILD_DIR)
+
+# Names the pinned promu and shows what it stamps into a build (it warns
+# where the clone has no remote "origin"; the build does not need one). To move
+# it: cd tools && go get -tool github.com/prometheus/promu@<version>.
+promu:
+	@$(GO) list -modfile=tools/go.mod -m -f '{{.Path}} {{.Version}}' github.com/prometheus/promu
+	$(PROMU) info
+
+# The image from $(DOCKERFILE) (or DOCKERFILE=Dockerfile.distroless) with the
+# binary of `make build`, tagged $(DOCKER_IMAGE_TAG) and latest (the tag
+# examples/compose uses). The build context is only the Dockerfile and that
+# binary, streamed as a tar.
+docker: build
+	tar -c $(DOCKERFILE) $(BUILD_DIR)/docker_exporter | \
+		$(DOCKER) build -f $(DOCKERFILE) --build-arg OS=$(GOOS) --build-arg ARCH=$(GOARCH) $(DOCKER_BUILD_ARGS) \
+		-t $(DOCKER_IMAGE_NAME):$(DOCKER_IMAGE_TAG) -t $(DOCKER_IMAGE_NAME):latest -
+
+# .tarballs/docker_exporter-<version>.<os>-<arch>.tar.gz: the binary and the
+# files .promu.yml lists under tarball. (`promu tarball` names the archive
+# after the git remote's repository, which a local clone does not have.)
+TARBALL := docker_exporter-$(VERSION).$(GOOS)-$(GOARCH)
+tarball: build
+	rm -rf .tarballs/$(TARBALL)
+	mkdir -p .tarballs/$(TARBALL)
+	cp $(BUILD_DIR)/docker_exporter README.md CHANGELOG.md .tarballs/$(TARBALL)/
+	tar -czf .tarballs/$(TARBALL).tar.gz -C .tarballs $(TARBALL)
+	rm -rf .tarballs/$(TARBALL)
 
 vet:
 	$(GO) vet ./...
@@ -26,6 +63,10 @@ vet:
 # which .ci/run sets).
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	# The dashboard generator is a module of its own; -count=1 because the
+	# JSON it checks lies outside that module, where the test cache does
+	# not look.
+	cd examples/grafana/generate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Benchmarks; the figures go to BENCHMARKS.md with the machine and date.
 # The end-to-end ones drive a real dockerd through the CLI (about 0.1 s per
@@ -47,4 +88,4 @@ bench:
 
 clean:
 	rm -f docker_exporter BENCHMARKS.md.tmp
-	rm -rf .build
+	rm -rf .build .tarballs

@@ -61,11 +61,11 @@ vet:
 # Every test: unit, golden, and the integration tests against a private
 # dockerd (they skip without one unless DOCKER_EXPORTER_REQUIRE_DOCKERD=1,
 # which .ci/run sets).
+#
+# The dashboard generator is a module of its own, tested with -count=1: the
+# JSON it checks lies outside that module, where the test cache does not look.
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
-	# The dashboard generator is a module of its own; -count=1 because the
-	# JSON it checks lies outside that module, where the test cache does
-	# not look.
 	cd examples/grafana/generate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Benchmarks; the figures go to BENCHMARKS.md with the machine and date.

@@ -64,9 +64,15 @@ vet:
 #
 # The dashboard generator is a module of its own, tested with -count=1: the
 # JSON it checks lies outside that module, where the test cache does not look.
+# The fuzz targets run briefly too; `go test` files any crasher under the
+# package's testdata/fuzz/, to commit as a regression case.
+FUZZTIME ?= 10s
+
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd examples/grafana/generate && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzEventSequence$$' -fuzztime $(FUZZTIME) ./store/
+	$(GO) test -run '^$$' -fuzz '^FuzzLabelsGiveValidExposition$$' -fuzztime $(FUZZTIME) ./collector/
 
 # Benchmarks; the figures go to BENCHMARKS.md with the machine and date.
 # The end-to-end ones drive a real dockerd through the CLI (about 0.1 s per

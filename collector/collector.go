@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -213,10 +214,11 @@ func (x *Exposition) render() page {
 		p.containers[i] = r.lines
 	}
 
-	names := slices.Sorted(maps.Keys(snap.Counts))
+	countsByName := validNames(snap.Counts)
+	names := slices.Sorted(maps.Keys(countsByName))
 	p.counts = make([]*countLines, len(names))
 	for i, name := range names {
-		n := snap.Counts[name]
+		n := countsByName[name]
 		r := x.counts[name]
 		if r == nil || r.counts != n {
 			r = &renderedCounts{counts: n, lines: renderCounts(name, n)}
@@ -340,12 +342,17 @@ func renderSummary(containers []*store.Container, snap store.Snapshot) []byte {
 		buf.Write(b.plain(containersFamily.name, float64(perState[state]), "state", state))
 	}
 	if len(snap.Events) > 0 {
+		// Kinds the same once made valid UTF-8 are added up.
+		events := make(map[store.EventKind]uint64, len(snap.Events))
+		for k, n := range snap.Events {
+			events[store.EventKind{Type: clean(k.Type), Action: clean(k.Action)}] += n
+		}
 		buf.Write(eventsFamily.header)
-		kinds := slices.SortedFunc(maps.Keys(snap.Events), func(a, b store.EventKind) int {
+		kinds := slices.SortedFunc(maps.Keys(events), func(a, b store.EventKind) int {
 			return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Action, b.Action))
 		})
 		for _, k := range kinds {
-			buf.Write(b.countSample(eventsFamily.name, snap.Events[k], "type", clean(k.Type), "action", clean(k.Action)))
+			buf.Write(b.countSample(eventsFamily.name, events[k], "type", k.Type, "action", k.Action))
 		}
 	}
 	st := snap.Status
@@ -408,13 +415,37 @@ func normalize(mf *dto.MetricFamily) *dto.MetricFamily {
 	return mf
 }
 
-// uniqueByName keeps one container per name, the newest, sorted by name, so
-// that a moment of disagreement (two containers briefly holding one name)
-// can never make a scrape serve duplicate series.
+// uniqueByName keeps one container per name as served (made valid UTF-8),
+// the newest, sorted by name, so that a moment of disagreement (two
+// containers briefly holding one name) can never make a scrape serve
+// duplicate series.
 func uniqueByName(in []*store.Container) []*store.Container {
 	out := slices.Clone(in)
 	slices.SortFunc(out, func(a, b *store.Container) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), b.Created.Compare(a.Created), strings.Compare(a.ID, b.ID))
+		return cmp.Or(strings.Compare(clean(a.Name), clean(b.Name)), b.Created.Compare(a.Created), strings.Compare(a.ID, b.ID))
 	})
-	return slices.CompactFunc(out, func(a, b *store.Container) bool { return a.Name == b.Name })
+	return slices.CompactFunc(out, func(a, b *store.Container) bool { return clean(a.Name) == clean(b.Name) })
+}
+
+// validNames returns counts keyed by names as served: names that are the
+// same once made valid UTF-8 are added up. The daemon's JSON cannot carry
+// invalid UTF-8, so this copies nothing in practice.
+func validNames(counts map[string]store.Counts) map[string]store.Counts {
+	valid := true
+	for name := range counts {
+		valid = valid && utf8.ValidString(name)
+	}
+	if valid {
+		return counts
+	}
+	out := make(map[string]store.Counts, len(counts))
+	for name, n := range counts {
+		sum := out[clean(name)]
+		sum.Starts += n.Starts
+		sum.Deaths += n.Deaths
+		sum.OOMs += n.OOMs
+		sum.Destroys += n.Destroys
+		out[clean(name)] = sum
+	}
+	return out
 }

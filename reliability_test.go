@@ -45,26 +45,7 @@ import (
 // cores.
 const relWait = 60 * time.Second
 
-// logBuffer collects the log while the test reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// lines returns the log lines that contain every one of subs.
-func (l *logBuffer) lines(subs ...string) []string {
+func (l *lockedBuffer) lines(subs ...string) []string {
 	var out []string
 	for line := range strings.SplitSeq(l.String(), "\n") {
 		if line != "" && !slices.ContainsFunc(subs, func(s string) bool { return !strings.Contains(line, s) }) {
@@ -83,7 +64,7 @@ type rig struct {
 	st    *store.Store
 	srv   *httptest.Server
 	http  *http.Client
-	logs  *logBuffer
+	logs  *lockedBuffer
 	marks int
 	// settles names the sentinel containers settle made, which the tests'
 	// expected counters leave out.
@@ -137,7 +118,7 @@ func startRig(t *testing.T, cfg rigConfig) *rig {
 	if done {
 		t.Fatalf("flags %q: exit %d: %s", args, code, stderr.String())
 	}
-	logs := &logBuffer{}
+	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st := store.New(cli, store.Config{
 		Retention:  opts.retention,

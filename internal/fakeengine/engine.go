@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,8 +44,13 @@ type Options struct {
 	InspectLatency time.Duration
 	ListLatency    time.Duration
 	// StreamBuffer is how many events may wait for a slow /events client
-	// before its stream is dropped (default 1024).
+	// (default 1024, as in dockerd).
 	StreamBuffer int
+	// DropTimeout is how long an event waits for room in a full stream
+	// buffer before it is dropped for that stream, which stays open
+	// (default 100ms, as in dockerd). The wait holds up the action that
+	// emitted the event, as dockerd's does.
+	DropTimeout time.Duration
 	// EventBuffer is how many past events a `since` request can replay
 	// (default 256, as in dockerd).
 	EventBuffer int
@@ -62,6 +68,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StreamBuffer <= 0 {
 		o.StreamBuffer = 1024
+	}
+	if o.DropTimeout <= 0 {
+		o.DropTimeout = 100 * time.Millisecond
 	}
 	if o.EventBuffer <= 0 {
 		o.EventBuffer = 256
@@ -97,6 +106,11 @@ type Engine struct {
 	streams map[*stream]struct{}
 	emitted int
 	drops   int
+	muted   bool
+	// stalled, while set, holds every stream's writer: a client that
+	// stopped reading. Atomic, so that a writer never waits for e.mu,
+	// which an emitting action holds while it waits for the writer.
+	stalled atomic.Pointer[chan struct{}]
 
 	requests map[string]int
 	total    int

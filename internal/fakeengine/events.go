@@ -62,8 +62,9 @@ func (e *Engine) Emit(msg events.Message) {
 }
 
 // publish keeps msg for replays and queues it on every stream it matches.
-// It never blocks: a stream whose queue is full is dropped. It must be
-// called with e.mu held.
+// For a stream whose queue is full it waits up to DropTimeout, then drops
+// the event for that stream, as dockerd does. It must be called with e.mu
+// held.
 func (e *Engine) publish(msg events.Message) {
 	ev := newEvent(msg)
 	if len(e.ring) < e.opts.EventBuffer {
@@ -73,6 +74,9 @@ func (e *Engine) publish(msg events.Message) {
 		e.ringPos = (e.ringPos + 1) % len(e.ring)
 	}
 	e.emitted++
+	if e.muted {
+		return
+	}
 	for s := range e.streams {
 		if !s.filter.match(&ev.msg) {
 			continue
@@ -152,13 +156,18 @@ type stream struct {
 func (e *Engine) send(s *stream, it item) {
 	select {
 	case s.ch <- it:
+		return
 	default:
-		// dockerd drops what a slow subscriber cannot take; here the
-		// whole stream goes, so that the loss cannot go unnoticed.
+	}
+	// dockerd's publisher gives a slow subscriber a while, then skips the
+	// event for it without a word; the stream stays open.
+	t := time.NewTimer(e.opts.DropTimeout)
+	defer t.Stop()
+	select {
+	case s.ch <- it:
+	case <-t.C:
 		e.drops++
-		delete(e.streams, s)
-		s.how = endClean
-		close(s.quit)
+	case <-e.closing:
 	}
 }
 
@@ -188,7 +197,8 @@ func (e *Engine) Streams() int {
 	return len(e.streams)
 }
 
-// Drops is how many streams were dropped because their client was too slow.
+// Drops is how many events were dropped for streams whose client was too
+// slow to take them.
 func (e *Engine) Drops() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -268,6 +278,15 @@ func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request, version str
 		timeout = t.C
 	}
 	for {
+		if stall := e.stalled.Load(); stall != nil {
+			select {
+			case <-*stall:
+			case <-r.Context().Done():
+				return
+			case <-e.closing:
+				return
+			}
+		}
 		var it item
 		select {
 		case it = <-s.ch:
@@ -285,6 +304,9 @@ func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request, version str
 		for it.end == endNone {
 			if _, err := w.Write(it.line); err != nil {
 				return
+			}
+			if e.stalled.Load() != nil {
+				break
 			}
 			select {
 			case it = <-s.ch:

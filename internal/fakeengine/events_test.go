@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -252,28 +251,63 @@ func TestStreamFaults(t *testing.T) {
 	}
 }
 
-// TestSlowStreamIsDropped proves the engine never waits for a client: one
-// that reads nothing loses its stream, and the events go on.
-func TestSlowStreamIsDropped(t *testing.T) {
-	e, _ := start(t, Options{StreamBuffer: 8})
-	conn, err := net.Dial("unix", strings.TrimPrefix(e.Host(), "unix://"))
-	if err != nil {
-		t.Fatal(err)
+// TestSlowReaderLosesEventsButKeepsItsStream proves the engine drops events
+// for a client that stops reading the way dockerd does: the buffered ones
+// are kept, the rest are skipped once the buffer is full, each after
+// DropTimeout, and the stream stays open for what comes after.
+func TestSlowReaderLosesEventsButKeepsItsStream(t *testing.T) {
+	const buffer, extra = 8, 5
+	e, cli := start(t, Options{StreamBuffer: buffer, DropTimeout: 2 * time.Millisecond})
+	res := subscribe(t, e, cli, client.EventsListOptions{})
+	e.StallStreams(true)
+	msg := func(i int) events.Message {
+		return events.Message{Type: events.NetworkEventType, Action: "connect", Actor: events.Actor{ID: fmt.Sprint("n", i)}}
 	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n"); err != nil {
-		t.Fatal(err)
+	begin := time.Now()
+	// One more than the buffer: the writer may have taken one before the
+	// stall held it.
+	for i := range buffer + 1 + extra {
+		e.Emit(msg(i))
 	}
-	must(t, e.WaitStreams(timeout(t), 1))
-	msg := events.Message{Type: events.NetworkEventType, Action: "connect", Actor: events.Actor{ID: strings.Repeat("n", 64)}}
-	for i := 0; e.Drops() == 0; i++ {
-		if i == 1_000_000 {
-			t.Fatal("a client that reads nothing was never dropped")
+	drops := e.Drops()
+	if drops < extra || drops > extra+1 {
+		t.Fatalf("%d events dropped, want %d or %d", drops, extra, extra+1)
+	}
+	if took := time.Since(begin); took < time.Duration(drops)*2*time.Millisecond {
+		t.Errorf("emitting took %v: a drop must wait DropTimeout (2ms) first", took)
+	}
+	if e.Streams() != 1 {
+		t.Fatalf("%d streams open, want the slow one kept", e.Streams())
+	}
+	e.StallStreams(false)
+	e.Emit(msg(100))
+	kept := buffer + 1 + extra - drops
+	got := receive(t, res, kept+1)
+	for i, m := range got[:kept] {
+		if want := fmt.Sprint("n", i); m.Actor.ID != want {
+			t.Fatalf("event %d is %s, want %s: the first events are the ones kept", i, m.Actor.ID, want)
 		}
-		e.Emit(msg)
 	}
-	if e.Streams() != 0 {
-		t.Errorf("%d streams left", e.Streams())
+	if last := got[kept].Actor.ID; last != "n100" {
+		t.Fatalf("after the stall the stream sent %s, want n100", last)
+	}
+}
+
+// TestMutedStreamsStillReplay proves MuteStreams loses events for the open
+// streams only: a `since` replay still has them.
+func TestMutedStreamsStillReplay(t *testing.T) {
+	e, cli := start(t, Options{})
+	res := subscribe(t, e, cli, client.EventsListOptions{})
+	e.MuteStreams(true)
+	id := e.Create(Spec{Name: "quiet"})
+	e.MuteStreams(false)
+	e.Emit(events.Message{Type: events.NetworkEventType, Action: "connect", Actor: events.Actor{ID: "after"}})
+	if got := receive(t, res, 1); got[0].Actor.ID != "after" {
+		t.Fatalf("the open stream got %s %s, want only the event after the mute", got[0].Type, got[0].Action)
+	}
+	replay := subscribe(t, e, cli, client.EventsListOptions{Since: "0"})
+	if got := receive(t, replay, 1); got[0].Actor.ID != id || got[0].Action != events.ActionCreate {
+		t.Fatalf("the replay starts with %s %s, want the muted create of %s", got[0].Actor.ID, got[0].Action, id)
 	}
 }
 

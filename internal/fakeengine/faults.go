@@ -27,6 +27,30 @@ func (e *Engine) BreakStreamsMidLine() {
 	e.endStreams(endBreak)
 }
 
+// StallStreams, while on, stops every /events stream from writing to its
+// client, as if the client had stopped reading: events pile up in the
+// stream's buffer and, once it is full, are dropped after DropTimeout, as
+// dockerd drops them. Off, the streams write what they kept.
+func (e *Engine) StallStreams(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if on && e.stalled.Load() == nil {
+		ch := make(chan struct{})
+		e.stalled.Store(&ch)
+	} else if stall := e.stalled.Swap(nil); !on && stall != nil {
+		close(*stall)
+	}
+}
+
+// MuteStreams, while on, keeps events from the open streams: they are kept
+// for a later `since` replay but never sent. It is a loss without the
+// lateness around dockerd's drops, for what only a periodic resync can find.
+func (e *Engine) MuteStreams(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.muted = on
+}
+
 // SendMalformed writes a line of invalid JSON on every open stream, which
 // stays open: the client's decoder fails on it.
 func (e *Engine) SendMalformed() {
@@ -92,7 +116,8 @@ func (e *Engine) VanishBetweenListAndInspect(id string) {
 	}
 }
 
-// ClearFaults lifts every fault: failures, hangs, vanished containers.
+// ClearFaults lifts every fault: failures, hangs, vanished containers,
+// stalled and muted streams.
 func (e *Engine) ClearFaults() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -100,6 +125,10 @@ func (e *Engine) ClearFaults() {
 	setHang(&e.hangList, false)
 	setHang(&e.hangInspect, false)
 	clear(e.vanished)
+	e.muted = false
+	if stall := e.stalled.Swap(nil); stall != nil {
+		close(*stall)
+	}
 }
 
 // RestartDaemon is a daemon restart that takes no time: streams end,

@@ -40,6 +40,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	closed   bool
 	refusing bool
+	stall    chan struct{} // non-nil while event streams are held; closed to lift
+	lifted   chan struct{} // closed by Close, to let held streams go
 	allow    func(method, path string) bool // nil: everything
 	rejected map[string]int
 	counts   map[string]int
@@ -72,6 +74,7 @@ func Start(upstream string) (*Proxy, error) {
 		dir:    dir,
 		ln:     ln,
 		served: make(chan error, 1),
+		lifted: make(chan struct{}),
 		counts: make(map[string]int),
 		tr: &http.Transport{
 			DialContext: (&unixDialer{path: upstream}).dial,
@@ -85,6 +88,12 @@ func Start(upstream string) (*Proxy, error) {
 			pr.Out.URL.Host = "docker"
 		},
 		Transport: p.tr,
+		ModifyResponse: func(resp *http.Response) error {
+			if strings.HasSuffix(resp.Request.URL.Path, "/events") {
+				resp.Body = &heldBody{ReadCloser: resp.Body, p: p, ctx: resp.Request.Context()}
+			}
+			return nil
+		},
 		// Negative: flush after every write, which /events needs.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -165,6 +174,59 @@ func (p *Proxy) Refuse(on bool) {
 	p.refusing = on
 }
 
+// StallEvents, while on, stops reading the daemon's /events responses, as a
+// client that falls behind does: the daemon's writes back up until its
+// buffer for that subscriber is full, and then it drops events for it,
+// keeping the stream open. Off, the proxy reads and forwards again.
+func (p *Proxy) StallEvents(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case on && p.stall == nil:
+		p.stall = make(chan struct{})
+	case !on && p.stall != nil:
+		close(p.stall)
+		p.stall = nil
+	}
+}
+
+// heldBody is an /events response body that StallEvents can hold.
+type heldBody struct {
+	io.ReadCloser
+	p   *Proxy
+	ctx context.Context
+}
+
+// Read waits out a stall before it reads, and again before it hands over
+// what a read already under way when the stall began brought.
+func (b *heldBody) Read(buf []byte) (int, error) {
+	if err := b.wait(); err != nil {
+		return 0, err
+	}
+	n, err := b.ReadCloser.Read(buf)
+	if werr := b.wait(); werr != nil {
+		return 0, werr
+	}
+	return n, err
+}
+
+func (b *heldBody) wait() error {
+	b.p.mu.Lock()
+	stall := b.p.stall
+	b.p.mu.Unlock()
+	if stall == nil {
+		return nil
+	}
+	select {
+	case <-stall:
+		return nil
+	case <-b.p.lifted:
+		return nil
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	}
+}
+
 // AllowOnly makes the proxy answer 403 Forbidden to every request for which
 // allow (given the method and the path without its version prefix) is
 // false, as a socket proxy in front of a daemon does; Rejected lists them.
@@ -216,6 +278,7 @@ func (p *Proxy) Close() error {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
+		close(p.lifted)
 		var errs []error
 		// Closing a client's connection cancels its request's context, which
 		// aborts the proxied request, so a streaming handler returns too.

@@ -280,3 +280,50 @@ func TestStreamsEventsAndCloseEndsEverything(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStallEventsHoldsTheStreamUntilLifted proves a stall keeps what the
+// daemon sends from the client, and the stream goes on once it is lifted.
+func TestStallEventsHoldsTheStreamUntilLifted(t *testing.T) {
+	up := startFakeDaemon(t)
+	p, err := Start(up.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := unixClient(p.Socket)
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://docker/v1.41/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 2)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	if l := <-lines; l != `{"Action":"start"}` {
+		t.Fatalf("first line %q", l)
+	}
+	p.StallEvents(true)
+	close(up.release)
+	// The daemon has written the second line; a stalled proxy must sit on
+	// it. A bounded wait: nothing can signal that nothing happened.
+	select {
+	case l := <-lines:
+		t.Fatalf("read %q through a stalled proxy", l)
+	case <-time.After(300 * time.Millisecond):
+	}
+	p.StallEvents(false)
+	select {
+	case l := <-lines:
+		if l != `{"Action":"die"}` {
+			t.Fatalf("after the stall, %q", l)
+		}
+	case <-time.After(deadline):
+		t.Fatal("the stream did not go on after the stall was lifted")
+	}
+}

@@ -51,6 +51,7 @@ type options struct {
 	dockerTimeout   time.Duration
 	containerLabels []string
 	retention       time.Duration
+	resyncInterval  time.Duration
 	telemetryPath   string
 	disableExporter bool
 	maxRequests     int
@@ -77,6 +78,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		StringsVar(&opts.containerLabels)
 	app.Flag("store.retention", "How long the counters of a destroyed container's name are kept, so that their last increase is scraped.").
 		Default("15m").SetValue(positiveDuration("store.retention", &opts.retention))
+	app.Flag("store.resync-interval", "How often to compare the state with one list of the daemon's containers and mend what lost events left wrong; 0 turns it off.").
+		Default("1m").SetValue(nonNegativeDuration("store.resync-interval", &opts.resyncInterval))
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&opts.telemetryPath)
 	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_*, process_* and promhttp_* metrics.").
@@ -134,6 +137,16 @@ func positiveDuration(name string, p *time.Duration) *checkedFlag[time.Duration]
 		d, err := time.ParseDuration(s)
 		if err == nil && d <= 0 {
 			err = fmt.Errorf("must be positive, got %s", s)
+		}
+		return d, err
+	}}
+}
+
+func nonNegativeDuration(name string, p *time.Duration) *checkedFlag[time.Duration] {
+	return &checkedFlag[time.Duration]{name, p, func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err == nil && d < 0 {
+			err = fmt.Errorf("must not be negative, got %s", s)
 		}
 		return d, err
 	}}
@@ -213,9 +226,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	st := store.New(docker, store.Config{
-		Retention: opts.retention,
-		Timeout:   opts.dockerTimeout,
-		Logger:    logger.With("component", "store"),
+		Retention:      opts.retention,
+		Timeout:        opts.dockerTimeout,
+		ResyncInterval: opts.resyncInterval,
+		Logger:         logger.With("component", "store"),
 	})
 	var wg sync.WaitGroup
 	storeCtx, stopStore := context.WithCancel(ctx)

@@ -27,7 +27,7 @@ func TestFlagsFromArgsAndEnvironment(t *testing.T) {
 	if opts.dockerHost != "tcp://10.0.0.1:2376" {
 		t.Errorf("docker host %q", opts.dockerHost)
 	}
-	if opts.telemetryPath != "/metrics" || opts.maxRequests != 40 {
+	if opts.telemetryPath != "/metrics" || opts.maxRequests != 40 || opts.resyncInterval != time.Minute {
 		t.Errorf("defaults: %+v", opts)
 	}
 }
@@ -52,6 +52,8 @@ func TestBadFlagsStopWithOneLineNamingTheFlag(t *testing.T) {
 	}{
 		{[]string{"--docker.timeout=abc"}, "--docker.timeout"},
 		{[]string{"--store.retention=-1m"}, "--store.retention"},
+		{[]string{"--store.resync-interval=-1s"}, "--store.resync-interval"},
+		{[]string{"--store.resync-interval=often"}, "--store.resync-interval"},
 		{[]string{"--web.max-requests=-3"}, "--web.max-requests"},
 		{[]string{"--docker.host=/var/run/docker.sock"}, "--docker.host"},
 		{[]string{"--docker.host=ftp://x"}, "--docker.host"},
@@ -77,5 +79,12 @@ func TestVersionAndHelpExitZero(t *testing.T) {
 		if !strings.Contains(stdout.String()+stderr.String(), "docker_exporter") {
 			t.Errorf("%s printed %q", arg, stdout.String()+stderr.String())
 		}
+	}
+}
+
+func TestResyncIntervalZeroTurnsItOff(t *testing.T) {
+	opts, code, done := parseFlags([]string{"--store.resync-interval=0"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if done || opts.resyncInterval != 0 {
+		t.Errorf("--store.resync-interval=0: exit %d (%v), interval %v; want accepted as 0", code, done, opts.resyncInterval)
 	}
 }

@@ -121,11 +121,12 @@ func startRig(t *testing.T, cfg rigConfig) *rig {
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st := store.New(cli, store.Config{
-		Retention:  opts.retention,
-		Timeout:    opts.dockerTimeout,
-		MinBackoff: 5 * time.Millisecond,
-		MaxBackoff: 50 * time.Millisecond,
-		Logger:     logger.With("component", "store"),
+		Retention:      opts.retention,
+		Timeout:        opts.dockerTimeout,
+		ResyncInterval: opts.resyncInterval,
+		MinBackoff:     5 * time.Millisecond,
+		MaxBackoff:     50 * time.Millisecond,
+		Logger:         logger.With("component", "store"),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})

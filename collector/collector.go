@@ -375,6 +375,16 @@ func renderSummary(containers []*store.Container, snap store.Snapshot) []byte {
 		buf.Write(lastSyncFamily.header)
 		buf.Write(b.plain(lastSyncFamily.name, seconds(st.LastSync)))
 	}
+	buf.Write(resyncsFamily.header)
+	buf.Write(b.countSample(resyncsFamily.name, st.Resyncs.Interval, "reason", "interval"))
+	buf.Write(b.countSample(resyncsFamily.name, st.Resyncs.FellBehind, "reason", "fell_behind"))
+	buf.Write(correctionsFamily.header)
+	for _, c := range [...]struct {
+		kind string
+		n    uint64
+	}{{"missing", st.Corrections.Missing}, {"ghost", st.Corrections.Ghost}, {"changed", st.Corrections.Changed}} {
+		buf.Write(b.countSample(correctionsFamily.name, c.n, "kind", c.kind))
+	}
 	return buf.Bytes()
 }
 

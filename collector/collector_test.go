@@ -72,6 +72,8 @@ var mixed = store.Snapshot{
 		Up:        true,
 		Daemon:    store.DaemonInfo{Version: "20.10.24", APIVersion: "1.41", OS: "linux", Arch: "x86_64", KernelVersion: "6.1.0"},
 		LastEvent: at(20.25), LastSync: at(5), Reconnects: 1, Syncs: 2,
+		Resyncs:     store.Resyncs{Interval: 3, FellBehind: 1},
+		Corrections: store.Corrections{Ghost: 1, Changed: 2},
 	},
 }
 

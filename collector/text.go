@@ -55,7 +55,8 @@ var containerFamilies = [...]family{
 	famRestarts: counterFamily("docker_container_restarts_total",
 		"Times the daemon restarted the container by its restart policy (the daemon's RestartCount)"),
 	famOOMKilled: gaugeFamily("docker_container_oom_killed",
-		"1 if the container's last exit was an OOM kill"),
+		"1 if the daemon reports the container OOM-killed (State.OOMKilled): its last exit was an OOM kill, "+
+			"or, from Engine 24 on, any of its processes was OOM-killed since it last started"),
 	famExitCode: gaugeFamily("docker_container_exit_code",
 		"Exit code of the container's last exit; absent until it has exited once"),
 	famCreated: gaugeFamily("docker_container_created_timestamp_seconds",
@@ -94,6 +95,12 @@ var (
 		"The daemon's time of the newest event the exporter applied, in seconds since the epoch.")
 	lastSyncFamily = newFamily("docker_exporter_last_sync_timestamp_seconds", "gauge",
 		"When the exporter last completed a full sync, in seconds since the epoch.")
+	resyncsFamily = newFamily("docker_exporter_resyncs_total", "counter",
+		"Resyncs (one list of the containers, compared with the exporter's state) by reason: "+
+			"interval (--store.resync-interval) or fell_behind (events arrived late, so the daemon may have dropped some).")
+	correctionsFamily = newFamily("docker_exporter_resync_corrections_total", "counter",
+		"Containers a resync found wrong, by kind: missing (the exporter did not have it), ghost (the daemon no longer has it), "+
+			"changed (out of date). Non-zero means the daemon dropped events meant for the exporter.")
 )
 
 // lineBuilder renders sample lines of the text format (version 0.0.4).

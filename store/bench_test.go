@@ -178,7 +178,7 @@ func BenchmarkEventRate(b *testing.B) {
 				total += sent
 			}
 			if e.Drops() > 0 {
-				b.Fatalf("the fake daemon dropped the stream %d times: the store fell behind", e.Drops())
+				b.Fatalf("the fake daemon dropped %d events: the store fell behind", e.Drops())
 			}
 			b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
 		})

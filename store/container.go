@@ -186,10 +186,12 @@ func labelsFromAttributes(attrs map[string]string) map[string]string {
 
 // needsInspect says whether an event leaves out something the store shows:
 // image id (create), restart count and health (start), restarting state and
-// exit details (die), failing streak (health_status).
+// exit details (die), failing streak (health_status), and what the daemon
+// makes of an oom: from Engine 24 on, OOMKilled is set when any process of
+// the container is killed; before, only when the container's exit was.
 func needsInspect(action string) bool {
 	switch action {
-	case "create", "start", "die", "health_status":
+	case "create", "start", "die", "health_status", "oom":
 		return true
 	}
 	return false

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 )
 
@@ -37,7 +38,11 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnects
 	// (defaults 250ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
-	Logger                 *slog.Logger
+	// ResyncInterval is how often the store compares itself with one list
+	// of the daemon's containers and mends what events it lost; 0 turns
+	// the periodic resync off (one still follows signs of lost events).
+	ResyncInterval time.Duration
+	Logger         *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +89,23 @@ type Status struct {
 	LastSync   time.Time
 	Reconnects uint64
 	Syncs      uint64
+	// Resyncs counts the list-only resyncs by why they ran; Corrections,
+	// the containers they found wrong.
+	Resyncs     Resyncs
+	Corrections Corrections
+}
+
+// Resyncs counts resyncs by reason.
+type Resyncs struct {
+	Interval   uint64 // the periodic one
+	FellBehind uint64 // events arrived late, so the daemon may have dropped some
+}
+
+// Corrections counts the containers resyncs found wrong, by kind.
+type Corrections struct {
+	Missing uint64 // the daemon has it, the store did not
+	Ghost   uint64 // the store had it, the daemon does not
+	Changed uint64 // both have it, the store's view was out of date
 }
 
 // Snapshot is a consistent view of the store at one moment. Its containers
@@ -289,7 +311,7 @@ func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err e
 	if sinceNano > 0 {
 		opts.Since = formatSince(sinceNano)
 	}
-	q := newEventQueue()
+	q := newEventQueue(newLagWatch(daemonNow, time.Now()))
 	stream := s.engine.Events(sctx, opts)
 	wg.Go(func() { q.fill(sctx, stream) })
 
@@ -298,20 +320,58 @@ func (s *Store) session(ctx context.Context, reconnect bool) (synced bool, err e
 		return false, err
 	}
 	s.log.Info("synced with the Docker daemon; following its events", "containers", n, "daemon_version", daemon.Version, "api_version", daemon.APIVersion, "reconnect", reconnect)
+	return true, s.follow(sctx, q, sinceNano, replayed)
+}
+
+// follow applies the queued events in batches until the stream ends, and
+// resyncs in between: every ResyncInterval, and soon after events arrived
+// late (the daemon drops events for a subscriber that falls behind,
+// without a word).
+func (s *Store) follow(ctx context.Context, q *eventQueue, sinceNano int64, replayed map[string]struct{}) error {
 	later := make(map[string]struct{})
-	for {
-		batch, err := q.take(sctx)
+	apply := func(batch []events.Message) {
 		for _, ev := range batch {
 			if ev.TimeNano == sinceNano && sinceNano != 0 {
 				if _, dup := replayed[eventKey(ev)]; dup {
 					continue
 				}
 			}
-			s.handle(sctx, ev, later)
+			s.handle(ctx, ev, later)
 		}
-		s.refresh(sctx, later)
+		s.refresh(ctx, later)
+	}
+	clock := newResyncClock(s.cfg.ResyncInterval, time.Now())
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d, ok := clock.wait(time.Now()); ok {
+			timer.Reset(d)
+		} else {
+			timer.Stop()
+		}
+		batch, behind, err := q.take(ctx, timer.C)
+		apply(batch)
 		if err != nil {
-			return true, err
+			return err
+		}
+		if behind {
+			clock.fellBehind(time.Now())
+		}
+		if reason, due := clock.due(time.Now()); due {
+			behindDuring := false
+			drain := func() error {
+				batch, behind, err := q.poll()
+				apply(batch)
+				behindDuring = behindDuring || behind
+				return err
+			}
+			if err := s.resync(ctx, reason, q.offset, q.queuedIDs, drain); err != nil {
+				return err
+			}
+			clock.ran(reason, time.Now())
+			if behindDuring {
+				clock.fellBehind(time.Now())
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -37,9 +38,36 @@ func (s *Store) sync(ctx context.Context, daemon DaemonInfo, reconnect bool) (in
 // stopOnError, the first other failure stops it and is returned; without,
 // failures are logged and those containers left out.
 func (s *Store) inspectMany(ctx context.Context, ids []string, stopOnError bool) ([]Container, error) {
+	results, err := s.inspectAll(ctx, ids, stopOnError)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Container, 0, len(ids))
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			s.log.Warn("cannot inspect container after event; keeping what the event says", "err", r.err)
+		case r.c != nil:
+			out = append(out, *r.c)
+		}
+	}
+	return out, nil
+}
+
+// inspection is the outcome of one inspect: c is nil when the daemon has no
+// such container, or when the inspect failed with err.
+type inspection struct {
+	c   *Container
+	err error
+}
+
+// inspectAll inspects the containers ids with bounded concurrency and
+// returns each outcome in the order given. With stopOnError, the first
+// failure stops it and is returned.
+func (s *Store) inspectAll(ctx context.Context, ids []string, stopOnError bool) ([]inspection, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make([]*Container, len(ids))
+	results := make([]inspection, len(ids))
 	next := make(chan int)
 	var (
 		wg       sync.WaitGroup
@@ -51,16 +79,17 @@ func (s *Store) inspectMany(ctx context.Context, ids []string, stopOnError bool)
 			for i := range next {
 				r, found, err := s.inspect(ctx, ids[i])
 				switch {
-				case err != nil && stopOnError:
-					errOnce.Do(func() {
-						firstErr = err
-						cancel()
-					})
 				case err != nil:
-					s.log.Warn("cannot inspect container after event; keeping what the event says", "err", err)
+					results[i].err = err
+					if stopOnError {
+						errOnce.Do(func() {
+							firstErr = err
+							cancel()
+						})
+					}
 				case found:
 					c := fromInspect(r)
-					results[i] = &c
+					results[i].c = &c
 				}
 			}
 		})
@@ -81,13 +110,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]Container, 0, len(ids))
-	for _, r := range results {
-		if r != nil {
-			out = append(out, *r)
-		}
-	}
-	return out, nil
+	return results, nil
 }
 
 // inspect asks the daemon for one container; found is false when the
@@ -118,28 +141,12 @@ func (s *Store) reconcile(inspected []Container, daemon DaemonInfo, reconnect bo
 			continue
 		}
 		seen[fresh.ID] = true
-		prev := s.containers[fresh.ID]
-		next := fresh
-		if prev != nil {
-			next = fresh.since(*prev)
-		}
-		if prev != nil && missedDeath(prev, &next) {
-			s.retained.of(next.Name).Deaths++
-			next.deathCountedAt = next.Finished
-		}
-		s.put(&next, now)
+		s.mend(fresh, now)
 	}
 	for id, prev := range s.containers {
-		if seen[id] {
-			continue
+		if !seen[id] {
+			s.vanish(prev, now)
 		}
-		nc := s.retained.of(prev.Name)
-		if prev.running() {
-			nc.Deaths++
-		}
-		nc.Destroys++
-		s.del(id, now)
-		s.retained.bury(id, now)
 	}
 	s.status.Daemon = daemon
 	s.status.Up = true
@@ -150,6 +157,34 @@ func (s *Store) reconcile(inspected []Container, daemon DaemonInfo, reconnect bo
 	}
 	s.retained.sweep(now)
 	s.notify()
+}
+
+// mend stores the daemon's fresh view of a container in place of the
+// store's, counting a run that ended unseen as one death. s.mu must be held.
+func (s *Store) mend(fresh Container, now time.Time) {
+	prev := s.containers[fresh.ID]
+	next := fresh
+	if prev != nil {
+		next = fresh.since(*prev)
+	}
+	if prev != nil && missedDeath(prev, &next) {
+		s.retained.of(next.Name).Deaths++
+		next.deathCountedAt = next.Finished
+	}
+	s.put(&next, now)
+}
+
+// vanish forgets a container the daemon no longer has, counting one
+// destroy, and one death if it was running. Its id is tombstoned, so that
+// its events, replayed or late, are ignored. s.mu must be held.
+func (s *Store) vanish(prev *Container, now time.Time) {
+	nc := s.retained.of(prev.Name)
+	if prev.running() {
+		nc.Deaths++
+	}
+	nc.Destroys++
+	s.del(prev.ID, now)
+	s.retained.bury(prev.ID, now)
 }
 
 // missedDeath says whether the daemon's view shows a run ending that the

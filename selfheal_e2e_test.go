@@ -1,0 +1,188 @@
+package main
+
+// Self-healing against a real dockerd: the daemon is made to drop events
+// for the exporter for real, by a reader that falls behind during a burst,
+// and the exporter must find out and mend its state without a reconnect.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/docker-exporter/docker_exporter/internal/countproxy"
+	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
+)
+
+// fillDaemonBuffer makes volume events until the daemon's buffer for the
+// stalled subscriber is full: dockerd's publisher then waits 100ms per
+// event for it, which shows as a slow request. From then on the daemon
+// drops every event for that subscriber. It gives up after 20,000 events.
+func fillDaemonBuffer(tb testing.TB, d *testdaemon.Daemon) int {
+	tb.Helper()
+	cli, err := client.New(client.WithHost(d.Host))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var (
+		n    atomic.Int64
+		full atomic.Bool
+		wg   sync.WaitGroup
+		errs = make(chan error, 4)
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; !full.Load() && n.Load() < 20_000; i++ {
+				name := fmt.Sprintf("filler-%d-%d", w, i)
+				begin := time.Now()
+				if _, err := cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
+					errs <- err
+					return
+				}
+				// Two events; one of them waited for the subscriber.
+				if n.Add(2) > 1024 && time.Since(begin) >= 90*time.Millisecond {
+					full.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatalf("filling the daemon's event buffer: %v", err)
+	}
+	if !full.Load() {
+		tb.Fatalf("%d events and the daemon never waited for the stalled reader", n.Load())
+	}
+	return int(n.Load())
+}
+
+func TestRealDaemonDroppingEventsIsHealedWithoutReconnect(t *testing.T) {
+	for _, way := range []struct {
+		name string
+		// hold makes the exporter's reading of the stream fall behind;
+		// release lets it catch up.
+		hold, release func(*exporterUnderTest)
+	}{
+		{"the stream stalls between daemon and exporter",
+			func(x *exporterUnderTest) { x.proxy.StallEvents(true) },
+			func(x *exporterUnderTest) { x.proxy.StallEvents(false) }},
+		{"the exporter process is stopped (SIGSTOP)",
+			func(x *exporterUnderTest) { x.signal(syscall.SIGSTOP) },
+			func(x *exporterUnderTest) { x.signal(syscall.SIGCONT) }},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
+			d := testdaemon.Start(t)
+			img := d.BusyboxImage(t)
+			p := startProxy(t, d)
+			// No periodic resync: only the signs of falling behind heal.
+			e := startExporter(t, exporterBinary(t, true), "--docker.host="+p.Host, "--store.resync-interval=0")
+			x := &exporterUnderTest{t: t, e: e, proxy: p}
+			names := []string{"keep", "doomed-1", "doomed-2", "victim-1", "victim-2"}
+			for _, name := range names {
+				dockerRun(t, d, name, img, "sleep", "1000")
+			}
+			e.waitFor(t, "every container running", func(s *scrape) bool {
+				for _, name := range names {
+					if !inState(s, name, "running") {
+						return false
+					}
+				}
+				return isUp(s)
+			})
+			waitEventsApplied(t, d, e)
+			before := e.scrape(t)
+			streams := p.Snapshot()["GET /events"]
+
+			way.hold(x)
+			filled := fillDaemonBuffer(t, d)
+			held := time.Now()
+			// What the exporter cannot hear: two removed, two killed, two new.
+			d.Docker(t, "rm", "-f", "doomed-1", "doomed-2")
+			d.Docker(t, "kill", "victim-1", "victim-2")
+			dockerRun(t, d, "newbie-1", img, "sleep", "1000")
+			dockerRun(t, d, "newbie-2", img, "sleep", "1000")
+			// The disturbance itself: the reader stays behind this long.
+			time.Sleep(time.Until(held.Add(1500 * time.Millisecond)))
+			ps := psStates(t, d)
+			way.release(x)
+			released := time.Now()
+
+			deadline := released.Add(healBound)
+			var s *scrape
+			for {
+				s = e.scrape(t)
+				if isUp(s) && maps.Equal(scrapeStates(s), ps) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%v after the disturbance the exporter still differs from docker ps -a %v:\n%s\nexporter output (tail):\n%s",
+						healBound, ps, s.lines("docker_container_state", "docker_exporter_resync"), e.logTail())
+				}
+				time.Sleep(pollInterval)
+			}
+			t.Logf("%d filler events; the exporter equals docker ps -a %v after the disturbance ended",
+				filled, time.Since(released).Round(time.Millisecond))
+			// Late events must not count again. The daemon's newest events
+			// were dropped, so a marker is the newest to wait for.
+			d.Docker(t, "volume", "create", "marker")
+			waitEventsApplied(t, d, e)
+			s = e.scrape(t)
+			for _, c := range []struct {
+				metric, name string
+				add          float64
+			}{
+				{"docker_container_deaths_total", "doomed-1", 1}, {"docker_container_destroys_total", "doomed-1", 1},
+				{"docker_container_deaths_total", "doomed-2", 1}, {"docker_container_destroys_total", "doomed-2", 1},
+				{"docker_container_deaths_total", "victim-1", 1}, {"docker_container_deaths_total", "victim-2", 1},
+				{"docker_container_deaths_total", "keep", 0},
+			} {
+				was, _ := before.value(c.metric, "name", c.name)
+				s.must(s.is(was+c.add, c.metric, "name", c.name), "%s{name=%q} want %v", c.metric, c.name, was+c.add)
+			}
+			for _, name := range []string{"newbie-1", "newbie-2"} {
+				s.must(s.is(0, "docker_container_deaths_total", "name", name), "want no death for %s", name)
+			}
+			s.must(s.is(0, "docker_exporter_event_stream_reconnects_total"), "healed by a reconnect, want by a resync")
+			if got := p.Snapshot()["GET /events"]; got != streams {
+				t.Fatalf("the exporter opened %d new event streams, want none", got-streams)
+			}
+			s.must(s.atLeast(1, "docker_exporter_resyncs_total", "reason", "fell_behind"), "want a fell_behind resync")
+			var corrected float64
+			for _, se := range s.series["docker_exporter_resync_corrections_total"] {
+				corrected += se.value
+			}
+			// Proof that the daemon did drop events: otherwise the
+			// stream, not the resync, would have told.
+			s.must(corrected > 0, "want resync corrections: did the daemon drop nothing?")
+		})
+	}
+}
+
+// exporterUnderTest is an exporter and the proxy in front of its daemon.
+type exporterUnderTest struct {
+	t     *testing.T
+	e     *exporter
+	proxy *countproxy.Proxy
+}
+
+func (x *exporterUnderTest) signal(sig syscall.Signal) {
+	x.t.Helper()
+	if err := x.e.cmd.Process.Signal(sig); err != nil {
+		x.t.Fatalf("signal %v to the exporter: %v", sig, err)
+	}
+}

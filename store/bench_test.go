@@ -200,3 +200,38 @@ func waitStatus(b *testing.B, st *store.Store, timeout time.Duration, cond func(
 		}
 	}
 }
+
+// BenchmarkIdleResync: one resync with nothing to mend, back to back: a
+// list of every container over the socket, decoded and compared with the
+// store. Nothing is inspected. The fake daemon's side of the list shares
+// the CPU.
+func BenchmarkIdleResync(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			e, cli := engine(b, n, fakeengine.Options{})
+			st := store.New(cli, store.Config{ResyncInterval: time.Nanosecond})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				st.Run(ctx)
+			}()
+			b.Cleanup(func() {
+				cancel()
+				<-done
+			})
+			waitStatus(b, st, time.Minute, func(s store.Status) bool { return s.Up && s.Resyncs.Interval > 0 })
+			inspects := e.Requests()["GET /containers/{id}/json"]
+			for b.Loop() {
+				next := st.Status().Resyncs.Interval + 1
+				waitStatus(b, st, time.Minute, func(s store.Status) bool { return s.Resyncs.Interval >= next })
+			}
+			if got := e.Requests()["GET /containers/{id}/json"]; got != inspects {
+				b.Fatalf("idle resyncs inspected %d containers, want none", got-inspects)
+			}
+			if c := st.Status().Corrections; c != (store.Corrections{}) {
+				b.Fatalf("idle resyncs corrected %+v", c)
+			}
+		})
+	}
+}

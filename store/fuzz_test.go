@@ -77,7 +77,7 @@ func FuzzEventSequence(f *testing.F) {
 				eng.stream = nil
 				chk.check(fmt.Sprintf("step %d: session of %d new events (synced %v, err %v)", step, n, ok, err))
 			case 10:
-				switch in.byte() % 4 {
+				switch in.byte() % 5 {
 				case 0: // the clock moves on, up to four retentions
 					clock = clock.Add(time.Duration(in.byte()) * s.cfg.Retention / 64)
 					chk.check(fmt.Sprintf("step %d: clock at %v", step, clock.Sub(t0)))
@@ -90,6 +90,10 @@ func FuzzEventSequence(f *testing.F) {
 					eng.mu.Lock()
 					eng.failInspect[id] = !eng.failInspect[id]
 					eng.mu.Unlock()
+				case 4: // a resync with one list, after the batch under way
+					s.refresh(ctx, later)
+					err := s.resync(ctx, resyncInterval, 0, func() map[string]bool { return nil }, func() error { return nil })
+					chk.check(fmt.Sprintf("step %d: list resync (err %v)", step, err))
 				}
 			case 11: // a duplicate of an event delivered before
 				eng.mu.Lock()
@@ -438,6 +442,7 @@ func (s seed) clock(sixtyFourths byte) seed { return append(s, 10, 0, sixtyFourt
 func (s seed) restart() seed                { return append(s, 10, 1) }
 func (s seed) failInspect(id int) seed      { return append(s, 10, 3, byte(id)) }
 func (s seed) duplicate(i byte) seed        { return append(s, 11, i) }
+func (s seed) listResync() seed             { return append(s, 10, 4) }
 
 func fuzzSeeds() [][]byte {
 	name := func(v string) [2]string { return [2]string{"name", v} }
@@ -465,5 +470,10 @@ func fuzzSeeds() [][]byte {
 		seed{}.put(0, "/web", "running", 2, 0, 0).session().live("die", 0, 6).live("start", 0, 3).
 			live("rename", 0, 7, name("/db")).failInspect(0).live("health_status: unhealthy", 0, 8).refresh().
 			live("destroy", 0, 9).live("destroy", 0, 9).clock(200).clock(200).resync().live("start", 0, 10),
+		// Events the daemon dropped, found by a list resync, then seen late.
+		seed{}.put(0, "/web", "running", 2, 0, 0).put(1, "/db", "running", 2, 0, 0).session().
+			put(0, "/web", "exited", 2, 6, 1).missed("die", 0, 6, code("137")).
+			remove(1).missed("destroy", 1, 7).put(2, "web", "running", 10, 0, 0).missed("create", 2, 8).
+			listResync().live("die", 0, 6, code("137")).live("destroy", 1, 7).live("create", 2, 8).refresh(),
 	}
 }

@@ -132,8 +132,12 @@ func (f *fakeEngine) ContainerList(context.Context, client.ContainerListOptions)
 		return client.ContainerListResult{}, errDown
 	}
 	var out client.ContainerListResult
-	for id := range f.containers {
-		out.Items = append(out.Items, container.Summary{ID: id})
+	for id, r := range f.containers {
+		item := container.Summary{ID: id, Names: []string{r.Name}, Created: parseTime(r.Created).Unix()}
+		if r.State != nil {
+			item.State = r.State.Status
+		}
+		out.Items = append(out.Items, item)
 	}
 	return out, nil
 }

@@ -5,8 +5,10 @@ package main
 // with the docker CLI and read what /metrics says.
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,28 @@ import (
 const timeSlack = 2 * time.Second
 
 func TestMain(m *testing.M) { os.Exit(exporterproc.RunTests(m)) }
+
+// imageConfigDigest is the digest of image's config, from the manifest.json
+// of `docker save`: "<hex>.json" (graph driver store) or "blobs/sha256/<hex>"
+// (containerd store).
+func imageConfigDigest(t *testing.T, d *testdaemon.Daemon, image string) string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(d.API(t, "/images/"+image+"/get")))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("docker save %s: no manifest.json: %v", image, err)
+		}
+		if h.Name != "manifest.json" {
+			continue
+		}
+		var manifest []struct{ Config string }
+		if err := json.NewDecoder(tr).Decode(&manifest); err != nil || len(manifest) != 1 {
+			t.Fatalf("docker save %s: manifest.json: %v %+v", image, err, manifest)
+		}
+		return "sha256:" + strings.TrimSuffix(strings.TrimPrefix(manifest[0].Config, "blobs/sha256/"), ".json")
+	}
+}
 
 // checkOneHot fails unless name's state series are 1 for state and 0 for
 // the six others.
@@ -113,6 +137,31 @@ func containerLifecycleIsReflected(t *testing.T, eng testdaemon.Engine) {
 		checkTime(t, s, "docker_container_started_timestamp_seconds", "web", d.Docker(t, "inspect", "-f", "{{.State.StartedAt}}", id))
 		s.Must(!s.Has("docker_container_finished_timestamp_seconds", "name", "web"), "web never finished: want no finished timestamp")
 		s.Must(!s.Has("docker_container_exit_code", "name", "web"), "web never exited: want no exit code")
+	})
+
+	t.Run("image_id is the config digest, or on the containerd image store the manifest digest", func(t *testing.T) {
+		s := e.WaitFor(t, "web present", func(s *scrape.Scrape) bool { return s.Has("docker_container_info", "name", "web") }, scrape.Named("web"))
+		got := s.Find("docker_container_info", "name", "web")[0].Labels["image_id"]
+		if id := d.Docker(t, "image", "inspect", "-f", "{{.Id}}", img); got != id {
+			t.Fatalf("image_id %q, docker image inspect says the image's id is %q", got, id)
+		}
+		config := imageConfigDigest(t, d, img)
+		if !strings.Contains(d.Docker(t, "info", "-f", "{{json .DriverStatus}}"), "io.containerd.snapshotter") {
+			if got != config {
+				t.Fatalf("image_id %q, want the config digest %q (graph driver image store)", got, config)
+			}
+			return
+		}
+		var inspect struct {
+			Descriptor struct{ MediaType, Digest string }
+		}
+		if err := json.Unmarshal(d.API(t, "/images/"+img+"/json"), &inspect); err != nil {
+			t.Fatal(err)
+		}
+		if got == config || got != inspect.Descriptor.Digest || !strings.Contains(inspect.Descriptor.MediaType, "manifest") && !strings.Contains(inspect.Descriptor.MediaType, "index") {
+			t.Fatalf("image_id %q, config digest %q, image descriptor %+v: want the descriptor's (manifest or index) digest", got, config, inspect.Descriptor)
+		}
+		t.Logf("containerd image store: image_id is the %s digest, not the config digest %s", inspect.Descriptor.MediaType, config)
 	})
 
 	t.Run("container without health check has no health series", func(t *testing.T) {
@@ -206,6 +255,40 @@ func containerLifecycleIsReflected(t *testing.T, eng testdaemon.Engine) {
 		}, scrape.Named("oom"))
 	})
 
+	t.Run("OOM kill of a child process: docker_container_oom_killed says what the daemon says", func(t *testing.T) {
+		// Since Docker 24 the daemon sets OOMKilled when any process of the
+		// container is OOM-killed, and clears it on the next start; 20.10
+		// may say otherwise. The exporter must agree with its daemon.
+		id := dockercli.Run(t, d, "oomchild", "-m", "8m", "--memory-swap", "8m", img, "sh", "-c",
+			"until [ -e /tmp/go ]; do usleep 10000; done; if [ ! -e /tmp/done ]; then touch /tmp/done; dd if=/dev/zero of=/dev/null bs=64M count=1; fi; exec sleep 1000")
+		d.Docker(t, "exec", id, "touch", "/tmp/go")
+		e.WaitFor(t, "oomchild's oom event", func(s *scrape.Scrape) bool {
+			return s.Is(1, "docker_container_oom_events_total", "name", "oomchild")
+		}, scrape.Named("oomchild"))
+		agree := func(when string) {
+			t.Helper()
+			testbed.WaitEventsApplied(t, d, e)
+			daemon := d.Docker(t, "inspect", "-f", "{{.State.Status}} {{.State.OOMKilled}}", id)
+			if daemon != "running true" && daemon != "running false" {
+				t.Fatalf("%s: the daemon says %q, want the container running", when, daemon)
+			}
+			want := 0.0
+			if daemon == "running true" {
+				want = 1
+			}
+			s := e.Scrape(t)
+			s.Must(s.InState("oomchild", "running") && s.Is(want, "docker_container_oom_killed", "name", "oomchild"),
+				"%s: the daemon says State.Status, State.OOMKilled = %s: want running and docker_container_oom_killed %v", when, daemon, want)
+			t.Logf("%s: the daemon says OOMKilled %s", when, strings.Fields(daemon)[1])
+		}
+		agree("after the child's OOM kill")
+		d.Docker(t, "restart", "-t", "0", "oomchild")
+		e.WaitFor(t, "oomchild started again", func(s *scrape.Scrape) bool {
+			return s.Is(2, "docker_container_starts_total", "name", "oomchild")
+		}, scrape.Named("oomchild"))
+		agree("after a restart")
+	})
+
 	t.Run("rename moves the series", func(t *testing.T) {
 		dockercli.Run(t, d, "alpha", img, "sleep", "1000")
 		e.WaitFor(t, "alpha running", func(s *scrape.Scrape) bool { return s.InState("alpha", "running") }, scrape.Named("alpha"))
@@ -278,8 +361,10 @@ func containerLifecycleIsReflected(t *testing.T, eng testdaemon.Engine) {
 		}
 
 		version := d.Docker(t, "version", "-f", "{{.Server.Version}}")
+		apiVersion := d.Docker(t, "version", "-f", "{{.Server.APIVersion}}")
 		s.Must(s.Is(1, "docker_up"), "want docker_up 1")
-		s.Must(s.Is(1, "docker_daemon_info", "version", version), "want docker_daemon_info{version=%q} 1", version)
+		s.Must(s.Is(1, "docker_daemon_info", "version", version, "api_version", apiVersion),
+			"want docker_daemon_info{version=%q,api_version=%q} 1", version, apiVersion)
 		s.Must(s.AtLeast(1, "docker_events_total", "type", "container", "action", "die"), `want docker_events_total{type="container",action="die"} > 0`)
 		s.Must(s.AtLeast(1, "docker_exporter_syncs_total"), "want docker_exporter_syncs_total >= 1")
 		s.Must(s.Has("docker_exporter_build_info"), "want docker_exporter_build_info")

@@ -27,6 +27,7 @@ import (
 	"github.com/docker-exporter/docker_exporter/internal/countproxy"
 	"github.com/docker-exporter/docker_exporter/internal/dockercli"
 	"github.com/docker-exporter/docker_exporter/internal/exporterproc"
+	"github.com/docker-exporter/docker_exporter/internal/freeport"
 	"github.com/docker-exporter/docker_exporter/internal/promtest"
 	"github.com/docker-exporter/docker_exporter/internal/scrape"
 	"github.com/docker-exporter/docker_exporter/internal/testbed"
@@ -646,7 +647,7 @@ func TestBadFlagsExitWithOneLine(t *testing.T) {
 			defer cancel()
 			// A free port, so that a flag wrongly accepted fails on the
 			// deadline rather than on a busy default port.
-			cmd := exec.CommandContext(ctx, bin, append([]string{"--web.listen-address=" + exporterproc.FreeAddr(t)}, c.args...)...)
+			cmd := exec.CommandContext(ctx, bin, append([]string{"--web.listen-address=" + freeport.Addr(t)}, c.args...)...)
 			cmd.Env = exporterproc.Env()
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr

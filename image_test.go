@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/docker-exporter/docker_exporter/internal/dockercli"
-	"github.com/docker-exporter/docker_exporter/internal/exporterproc"
+	"github.com/docker-exporter/docker_exporter/internal/freeport"
 	"github.com/docker-exporter/docker_exporter/internal/scrape"
 	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
 	"github.com/docker-exporter/docker_exporter/internal/wait"
@@ -156,7 +156,7 @@ func runImage(tb testing.TB, d *testdaemon.Daemon, image, name, sock string, gro
 
 func tryRunImage(tb testing.TB, d *testdaemon.Daemon, image, name, sock string, groups []int, args []string) (c *imageContainer, portTaken bool) {
 	tb.Helper()
-	addr := exporterproc.FreeAddr(tb)
+	addr := freeport.Addr(tb)
 	run := []string{"run", "-d", "--name", name,
 		// The private daemon has no bridge (--bridge=none).
 		"--network", "host",

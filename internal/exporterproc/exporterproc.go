@@ -6,7 +6,6 @@ package exporterproc
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-exporter/docker_exporter/internal/freeport"
 	"github.com/docker-exporter/docker_exporter/internal/logbuf"
 	"github.com/docker-exporter/docker_exporter/internal/scrape"
 	"github.com/docker-exporter/docker_exporter/internal/wait"
@@ -118,7 +118,7 @@ func StartWith(tb testing.TB, bin, scheme string, client *http.Client, args ...s
 
 func tryStart(tb testing.TB, bin, scheme string, client *http.Client, args []string) (e *Exporter, portTaken bool) {
 	tb.Helper()
-	addr := FreeAddr(tb)
+	addr := freeport.Addr(tb)
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr, "--log.level=debug"}, args...)...)
 	cmd.Env = Env()
 	log := &logbuf.Buffer{}
@@ -192,19 +192,6 @@ func (e *Exporter) stop(tb testing.TB) {
 	} else if tb.Failed() {
 		tb.Logf("exporter output:\n%s", e.Output)
 	}
-}
-
-// FreeAddr returns a loopback address with a port nobody listened on a
-// moment ago.
-func FreeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // Env keeps DOCKER_* settings of the test's environment away from the

@@ -285,7 +285,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	}
 	// Our own --config-file keeps /etc/docker/daemon.json out. dockerd 20.10
 	// otherwise creates /etc/docker/key.json; this (config-file only) key
-	// moves it into our dir.
+	// moves it into our dir. The current Engine has no key.json and rejects
+	// unknown keys, but ignores this deprecated one by name.
 	cfg := fmt.Sprintf(`{"deprecated-key-path": %q}`, d.path("key.json"))
 	return os.WriteFile(d.path("daemon.json"), []byte(cfg), 0o600)
 }

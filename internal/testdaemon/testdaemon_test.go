@@ -154,3 +154,21 @@ func TestEveryCLIWorksWithEveryEngine(t *testing.T) {
 		}
 	})
 }
+
+// TestCurrentEngineWithoutItsBinariesIsUnavailable: a current Engine whose
+// dockerd or runc is not there has no Dockerd, so that Start skips, or fails
+// under EnvRequire, saying which variable to fix.
+func TestCurrentEngineWithoutItsBinariesIsUnavailable(t *testing.T) {
+	for _, c := range []struct{ dockerd, runc, want string }{
+		{"", "", EnvCurrentDockerd + " and " + EnvCurrentRunc + " are not both set"},
+		{"/nonexistent/dockerd", "/bin/sh", EnvCurrentDockerd + "=/nonexistent/dockerd is not an executable"},
+		{"/bin/sh", "/nonexistent/runc", EnvCurrentRunc + "=/nonexistent/runc is not an executable"},
+	} {
+		t.Setenv(EnvCurrentDockerd, c.dockerd)
+		t.Setenv(EnvCurrentRunc, c.runc)
+		e := Current()
+		if e.Name != CurrentName || e.Dockerd != "" || !strings.Contains(e.missing, c.want) {
+			t.Errorf("dockerd %q, runc %q: %+v, want no Dockerd and a reason with %q", c.dockerd, c.runc, e, c.want)
+		}
+	}
+}

@@ -16,8 +16,11 @@ import (
 
 	"go.yaml.in/yaml/v2"
 
+	"github.com/docker-exporter/docker_exporter/internal/dockercli"
 	"github.com/docker-exporter/docker_exporter/internal/promtest"
+	"github.com/docker-exporter/docker_exporter/internal/testbed"
 	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
+	"github.com/docker-exporter/docker_exporter/internal/wait"
 )
 
 const (
@@ -167,28 +170,32 @@ func readYAML(t *testing.T, path string, v any) {
 //     the first scrape.
 func TestContainerDeathPagesThroughAlertmanager(t *testing.T) {
 	t.Parallel()
+	testdaemon.ForEachEngine(t, containerDeathPagesThroughAlertmanager)
+}
+
+func containerDeathPagesThroughAlertmanager(t *testing.T, eng testdaemon.Engine) {
+	t.Parallel()
 	rules := readText(t, alertRulesFile)
 	amConfig := readText(t, amExampleFile)
-	d := testdaemon.Start(t)
-	img := d.BusyboxImage(t)
+	b := testbed.Start(t, eng)
+	d, img := b.Daemon, b.Image
 	compose := func(service string) []string {
 		return []string{"--label", "com.docker.compose.project=shop", "--label", "com.docker.compose.service=" + service}
 	}
 
-	if code := d.Docker(t, "wait", dockerRun(t, d, "old", append(compose("old"), img, "sh", "-c", "exit 1")...)); code != "1" {
+	if code := d.Docker(t, "wait", dockercli.Run(t, d, "old", append(compose("old"), img, "sh", "-c", "exit 1")...)); code != "1" {
 		t.Fatalf("old: docker wait = %s, want 1", code)
 	}
-	e := startExporter(t, exporterBinary(t, true), "--docker.host="+d.Host)
-	e.waitFor(t, "docker_up 1", isUp, "docker_up")
+	e := b.Exporter(t)
 
-	dockerRun(t, d, "web", append(compose("web"), img, "sleep", "1000")...)
+	dockercli.Run(t, d, "web", append(compose("web"), img, "sleep", "1000")...)
 	// A well-behaved app: it exits 0 on the SIGTERM of `docker stop`.
 	// (busybox sleep as PID 1 would ignore it and be killed: 137.)
 	apiCmd := []string{"sh", "-c", `trap "exit 0" TERM; sleep 1000 & wait`}
-	apiID := dockerRun(t, d, "api", append(append(compose("api"), img), apiCmd...)...)
+	apiID := dockercli.Run(t, d, "api", append(append(compose("api"), img), apiCmd...)...)
 
 	am := promtest.StartAlertmanager(t, amConfig)
-	exporterTarget := strings.TrimSuffix(strings.TrimPrefix(e.url, "http://"), "/metrics")
+	exporterTarget := strings.TrimSuffix(strings.TrimPrefix(e.URL, "http://"), "/metrics")
 	p := promtest.StartPrometheus(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -308,42 +315,36 @@ func readText(t *testing.T, path string) string {
 // error fails at once.
 func waitQuery(t *testing.T, p *promtest.Prometheus, desc, expr string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(alertWaitTimeout)
-	for {
-		got, err := p.Query(t, expr)
-		if err != nil {
+	var got []promtest.Sample
+	wait.For(t, alertWaitTimeout, desc, func() bool {
+		var err error
+		if got, err = p.Query(t, expr); err != nil {
 			t.Fatal(err)
 		}
-		if len(got) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s: %s returned %d samples, want %d: %+v", alertWaitTimeout, desc, expr, len(got), n, got)
-		}
-		time.Sleep(pollInterval)
-	}
+		return len(got) == n
+	}, func() string { return fmt.Sprintf("%s returned %d samples, want %d: %+v", expr, len(got), n, got) })
 }
 
 // waitAlert polls list until an alert matches.
 func waitAlert(t *testing.T, desc string, list func(testing.TB) ([]promtest.Alert, error), match func(promtest.Alert) bool) promtest.Alert {
 	t.Helper()
-	deadline := time.Now().Add(alertWaitTimeout)
-	for {
-		alerts, err := list(t)
-		if err != nil {
+	var alerts []promtest.Alert
+	var found promtest.Alert
+	wait.For(t, alertWaitTimeout, desc, func() bool {
+		var err error
+		if alerts, err = list(t); err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range alerts {
-			if match(a) {
-				return a
-			}
+		i := slices.IndexFunc(alerts, match)
+		if i >= 0 {
+			found = alerts[i]
 		}
-		if time.Now().After(deadline) {
-			promtest.SortAlerts(alerts)
-			t.Fatalf("waited %v for %s; alerts: %v", alertWaitTimeout, desc, alerts)
-		}
-		time.Sleep(pollInterval)
-	}
+		return i >= 0
+	}, func() string {
+		promtest.SortAlerts(alerts)
+		return fmt.Sprintf("alerts: %v", alerts)
+	})
+	return found
 }
 
 // dockerAlerts are Prometheus's pending and firing alerts from the rules.

@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-exporter/docker_exporter/internal/dockercli"
 	"github.com/docker-exporter/docker_exporter/internal/promtest"
+	"github.com/docker-exporter/docker_exporter/internal/testbed"
 	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
+	"github.com/docker-exporter/docker_exporter/internal/wait"
 )
 
 const dashboardPath = "examples/grafana/dashboard.json"
@@ -266,15 +269,19 @@ func positiveFor(name string) panelCheck {
 
 func TestDashboardQueriesRunAgainstRealPrometheus(t *testing.T) {
 	t.Parallel()
+	testdaemon.ForEachEngine(t, dashboardQueriesRunAgainstRealPrometheus)
+}
+
+func dashboardQueriesRunAgainstRealPrometheus(t *testing.T, eng testdaemon.Engine) {
+	t.Parallel()
 	d, panels := loadDashboard(t)
 	if len(panels) == 0 {
 		t.Fatalf("%s: no panel with a query", dashboardPath)
 	}
 
-	daemon := testdaemon.Start(t)
-	img := daemon.BusyboxImage(t)
-	e := startExporter(t, exporterBinary(t, true), "--docker.host="+daemon.Host)
-	e.waitFor(t, "docker_up 1", isUp, "docker_up")
+	b := testbed.Start(t, eng)
+	daemon, img := b.Daemon, b.Image
+	e := b.Exporter(t)
 
 	// The scenario: a compose project "shop" with a running and an unhealthy
 	// container, and two containers outside any project, one exited with an
@@ -282,15 +289,15 @@ func TestDashboardQueriesRunAgainstRealPrometheus(t *testing.T) {
 	compose := func(service string) []string {
 		return []string{"--label", "com.docker.compose.project=shop", "--label", "com.docker.compose.service=" + service}
 	}
-	dockerRun(t, daemon, "shop-web", append(compose("web"), img, "sleep", "1000")...)
-	dockerRun(t, daemon, "shop-sick", append(compose("sick"),
+	dockercli.Run(t, daemon, "shop-web", append(compose("web"), img, "sleep", "1000")...)
+	dockercli.Run(t, daemon, "shop-sick", append(compose("sick"),
 		"--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1", img, "sleep", "1000")...)
-	dockerRun(t, daemon, "crashed", img, "sh", "-c", "exit 3")
-	dockerRun(t, daemon, "loop", "--restart=always", img, "sh", "-c", "exit 1")
+	dockercli.Run(t, daemon, "crashed", img, "sh", "-c", "exit 3")
+	dockercli.Run(t, daemon, "loop", "--restart=always", img, "sh", "-c", "exit 1")
 	shop := []string{"shop-sick", "shop-web"}
 	everyone := []string{"crashed", "loop", "shop-sick", "shop-web"}
 
-	target := strings.TrimSuffix(strings.TrimPrefix(e.url, "http://"), "/metrics")
+	target := strings.TrimSuffix(strings.TrimPrefix(e.URL, "http://"), "/metrics")
 	prom := promtest.StartPrometheus(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -448,9 +455,10 @@ const dashboardWait = 90 * time.Second
 // query error fails at once; a panel that still lacks its data at the
 // deadline fails with what it last returned.
 func checkPanels(t *testing.T, prom *promtest.Prometheus, panels []dashboardPanel, sel selection) {
-	deadline := time.Now().Add(dashboardWait)
-	for {
-		var problems []string
+	var problems []string
+	what := fmt.Sprintf("every panel to show what $compose_project=%q and $name=%q want", sel.composeProject, sel.name)
+	wait.Every(t, dashboardWait, 250*time.Millisecond, what, func() bool {
+		problems = nil
 		for _, p := range panels {
 			r := panelResult{panel: p}
 			for _, tg := range p.Targets {
@@ -479,13 +487,6 @@ func checkPanels(t *testing.T, prom *promtest.Prometheus, panels []dashboardPane
 				}
 			}
 		}
-		if len(problems) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, with $compose_project=%q and $name=%q:\n%s",
-				dashboardWait, sel.composeProject, sel.name, strings.Join(problems, "\n"))
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return len(problems) == 0
+	}, func() string { return strings.Join(problems, "\n") })
 }

@@ -28,7 +28,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-exporter/docker_exporter/internal/dockercli"
+	"github.com/docker-exporter/docker_exporter/internal/freeport"
+	"github.com/docker-exporter/docker_exporter/internal/scrape"
 	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
+	"github.com/docker-exporter/docker_exporter/internal/wait"
 )
 
 // imageBuildDir is where `make build` puts the binary for this platform.
@@ -83,12 +87,8 @@ func imageDockerEnv(tb testing.TB, d *testdaemon.Daemon, extra ...string) []stri
 func buildImage(tb testing.TB, d *testdaemon.Daemon, dockerfile, name string) string {
 	tb.Helper()
 	base := d.BusyboxImage(tb)
-	cli, err := exec.LookPath("docker")
-	if err != nil {
-		tb.Fatalf("docker CLI: %v", err)
-	}
 	imageMake(tb, imageDockerEnv(tb, d), "docker",
-		"DOCKER="+cli,
+		"DOCKER="+d.CLI(),
 		"DOCKERFILE="+dockerfile,
 		"DOCKER_IMAGE_NAME="+name,
 		"DOCKER_IMAGE_TAG=test",
@@ -130,10 +130,9 @@ func socketGroup(tb testing.TB, d *testdaemon.Daemon) (sock string, gid int) {
 	return sock, gid
 }
 
-// imageContainer is an exporter running in a container, scraped through the
-// e2e tests' exporter helpers.
+// imageContainer is an exporter running in a container.
 type imageContainer struct {
-	*exporter
+	*scrape.Target
 	d    *testdaemon.Daemon
 	name string
 }
@@ -157,7 +156,7 @@ func runImage(tb testing.TB, d *testdaemon.Daemon, image, name, sock string, gro
 
 func tryRunImage(tb testing.TB, d *testdaemon.Daemon, image, name, sock string, groups []int, args []string) (c *imageContainer, portTaken bool) {
 	tb.Helper()
-	addr := freeAddr(tb)
+	addr := freeport.Addr(tb)
 	run := []string{"run", "-d", "--name", name,
 		// The private daemon has no bridge (--bridge=none).
 		"--network", "host",
@@ -168,16 +167,13 @@ func tryRunImage(tb testing.TB, d *testdaemon.Daemon, image, name, sock string, 
 	run = append(run, image, "--web.listen-address="+addr, "--log.level=debug")
 	d.Docker(tb, append(run, args...)...)
 	c = &imageContainer{
-		exporter: &exporter{
-			url:    "http://" + addr + "/metrics",
-			log:    &lockedBuffer{}, // the log is docker logs', shown at cleanup
-			client: &http.Client{Timeout: 10 * time.Second},
-		},
-		d:    d,
-		name: name,
+		Target: &scrape.Target{URL: "http://" + addr + "/metrics", Client: &http.Client{Timeout: 10 * time.Second}},
+		d:      d,
+		name:   name,
 	}
+	c.Log = c.logs
 	tb.Cleanup(func() {
-		c.client.CloseIdleConnections()
+		c.Client.CloseIdleConnections()
 		if tb.Failed() {
 			tb.Logf("docker logs %s:\n%s", name, c.logs())
 		}
@@ -185,27 +181,21 @@ func tryRunImage(tb testing.TB, d *testdaemon.Daemon, image, name, sock string, 
 			tb.Errorf("remove container %s: %v: %s", name, err, out)
 		}
 	})
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		if resp, err := c.client.Get(c.url); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c, false
-			}
+	wait.For(tb, wait.Timeout, "exporter container "+name+" to serve "+c.URL, func() bool {
+		if _, err := c.Get(); err == nil {
+			return true
 		}
 		if state := d.Docker(tb, "inspect", "-f", "{{.State.Status}}", name); state != "running" {
 			logs := c.logs()
 			if strings.Contains(logs, "address already in use") {
-				return c, true
+				portTaken = true
+				return true
 			}
-			tb.Fatalf("exporter container %s is %s before serving %s:\n%s", name, state, c.url, logs)
+			tb.Fatalf("exporter container %s is %s before serving %s:\n%s", name, state, c.URL, logs)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("exporter container %s did not serve %s within %v:\n%s", name, c.url, waitTimeout, c.logs())
-		}
-		time.Sleep(pollInterval)
-	}
+		return false
+	}, c.logs)
+	return c, portTaken
 }
 
 func (c *imageContainer) logs() string {
@@ -219,13 +209,9 @@ func (c *imageContainer) logs() string {
 // waitLog polls the container's log until it contains sub.
 func (c *imageContainer) waitLog(tb testing.TB, sub string) {
 	tb.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !strings.Contains(c.logs(), sub) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("container %s logged no %q within %v:\n%s", c.name, sub, waitTimeout, c.logs())
-		}
-		time.Sleep(pollInterval)
-	}
+	wait.For(tb, wait.Timeout, fmt.Sprintf("container %s to log %q", c.name, sub), func() bool {
+		return strings.Contains(c.logs(), sub)
+	}, c.logs)
 }
 
 // procIDs is what the kernel says of the container's main process: real,
@@ -413,11 +399,15 @@ func TestMakeTarballPacksTheBinaryAndDocs(t *testing.T) {
 // adding the socket's group, and no other, is enough: docker_up 1 and the
 // daemon's containers in /metrics.
 func TestImageRunsAsNonRootWithOnlyTheSocketGroup(t *testing.T) {
-	d := testdaemon.Start(t)
+	testdaemon.ForEachEngine(t, imageRunsAsNonRootWithOnlyTheSocketGroup)
+}
+
+func imageRunsAsNonRootWithOnlyTheSocketGroup(t *testing.T, eng testdaemon.Engine) {
+	d := eng.Start(t)
 	busybox := d.BusyboxImage(t)
 	sock, gid := socketGroup(t, d)
 	const target = "image-test-target"
-	dockerRun(t, d, target, busybox, "sleep", "1000")
+	dockercli.Run(t, d, target, busybox, "sleep", "1000")
 	t.Cleanup(func() { d.DockerErr("rm", "-f", target) })
 
 	for _, tc := range []struct {
@@ -440,9 +430,9 @@ func TestImageRunsAsNonRootWithOnlyTheSocketGroup(t *testing.T) {
 
 			denied := runImage(t, d, image, "exporter-without-group", sock, nil)
 			denied.waitLog(t, "permission denied")
-			s := denied.scrape(t)
-			s.must(s.is(0, "docker_up"), "without the socket's group: docker_up is not 0")
-			s.must(!s.has("docker_container_info", "name", target), "without the socket's group the exporter sees %s", target)
+			s := denied.Scrape(t)
+			s.Must(s.Is(0, "docker_up"), "without the socket's group: docker_up is not 0")
+			s.Must(!s.Has("docker_container_info", "name", target), "without the socket's group the exporter sees %s", target)
 			// The kernel lists the primary group among the supplementary
 			// ones too, as docker sets them.
 			ids := denied.procIDs(t)
@@ -451,9 +441,9 @@ func TestImageRunsAsNonRootWithOnlyTheSocketGroup(t *testing.T) {
 			}
 
 			allowed := runImage(t, d, image, "exporter-with-group", sock, []int{gid})
-			allowed.waitFor(t, "docker_up 1 and "+target+" listed", func(s *scrape) bool {
-				return isUp(s) && s.is(1, "docker_container_info", "name", target, "image", busybox)
-			}, "docker_up", nameOf(target))
+			allowed.WaitFor(t, "docker_up 1 and "+target+" listed", func(s *scrape.Scrape) bool {
+				return s.Up() && s.Is(1, "docker_container_info", "name", target, "image", busybox)
+			}, "docker_up", scrape.Named(target))
 			ids = allowed.procIDs(t)
 			for _, id := range ids.uid {
 				if id != tc.uid {
@@ -587,13 +577,18 @@ func TestComposeExampleIsValidAndStartsTheExporter(t *testing.T) {
 	if want := []string{"alertmanager", "docker_exporter", "grafana", "prometheus"}; !slices.Equal(got, want) {
 		t.Fatalf("services %q, want %q", got, want)
 	}
+	testdaemon.ForEachEngine(t, func(t *testing.T, eng testdaemon.Engine) {
+		composeExampleStartsTheExporter(t, eng, compose)
+	})
+}
 
-	d := testdaemon.Start(t)
+func composeExampleStartsTheExporter(t *testing.T, eng testdaemon.Engine, compose string) {
+	d := eng.Start(t)
 	sock, gid := socketGroup(t, d)
 	buildImage(t, d, "Dockerfile", "docker_exporter")
 
 	override := filepath.Join(t.TempDir(), "test-override.yml")
-	err = os.WriteFile(override, []byte(fmt.Sprintf(`services:
+	err := os.WriteFile(override, []byte(fmt.Sprintf(`services:
   docker_exporter:
     network_mode: none
     volumes:
@@ -622,19 +617,15 @@ networks:
 		t.Fatalf("docker-compose ps: %v %q", err, id)
 	}
 	name := strings.TrimPrefix(d.Docker(t, "inspect", "-f", "{{.Name}}", id), "/")
-	cli, err := exec.LookPath("docker")
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &imageContainer{
-		exporter: &exporter{
-			url:    "http://127.0.0.1:9417/metrics", // the image's default port, in the container
-			log:    &lockedBuffer{},
-			client: &http.Client{Transport: execTransport{cli, env, id}},
+		Target: &scrape.Target{
+			URL:    "http://127.0.0.1:9417/metrics", // the image's default port, in the container
+			Client: &http.Client{Transport: execTransport{d.CLI(), env, id}},
 		},
 		d:    d,
 		name: name,
 	}
+	c.Log = c.logs
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("docker logs %s:\n%s", name, c.logs())
@@ -647,18 +638,11 @@ networks:
 		t.Errorf("container config (image|user|restart|group_add|mounts|cmd) =\n%s\nwant\n%s", cfg, want)
 	}
 
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		_, err := c.get()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("compose's exporter did not serve %s within %v: %v", c.url, waitTimeout, err)
-		}
-		time.Sleep(pollInterval)
-	}
-	c.waitFor(t, "docker_up 1 and its own container with compose labels", func(s *scrape) bool {
-		return isUp(s) && s.is(1, "docker_container_info", "name", name, "compose_project", project, "compose_service", "docker_exporter")
-	}, "docker_up", nameOf(name))
+	wait.For(t, wait.Timeout, "compose's exporter to serve "+c.URL, func() bool {
+		_, err = c.Get()
+		return err == nil
+	}, func() string { return err.Error() })
+	c.WaitFor(t, "docker_up 1 and its own container with compose labels", func(s *scrape.Scrape) bool {
+		return s.Up() && s.Is(1, "docker_container_info", "name", name, "compose_project", project, "compose_service", "docker_exporter")
+	}, "docker_up", scrape.Named(name))
 }

@@ -9,21 +9,14 @@ package main
 // or poll the engine, the log or the clock with a deadline.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,584 +25,10 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-	"go.uber.org/goleak"
 
 	"github.com/docker-exporter/docker_exporter/internal/fakeengine"
 	"github.com/docker-exporter/docker_exporter/store"
 )
-
-// relWait bounds every wait of these tests: generous, for -race on 2 busy
-// cores.
-const relWait = 60 * time.Second
-
-func (l *lockedBuffer) lines(subs ...string) []string {
-	var out []string
-	for line := range strings.SplitSeq(l.String(), "\n") {
-		if line != "" && !slices.ContainsFunc(subs, func(s string) bool { return !strings.Contains(line, s) }) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-// rig is one exporter in process: a fake daemon, the real client, the store
-// following it and newMux serving /metrics.
-type rig struct {
-	t     *testing.T
-	e     *fakeengine.Engine
-	cli   *client.Client
-	st    *store.Store
-	srv   *httptest.Server
-	http  *http.Client
-	logs  *lockedBuffer
-	marks int
-	// settles names the sentinel containers settle made, which the tests'
-	// expected counters leave out.
-	settles []string
-}
-
-type rigConfig struct {
-	engine fakeengine.Options
-	// flags are command-line flags beside --docker.host; the store takes
-	// --docker.timeout and --store.retention from them, as run does.
-	flags []string
-	// before runs once the engine listens, before the exporter starts.
-	before func(e *fakeengine.Engine)
-}
-
-func startRig(t *testing.T, cfg rigConfig) *rig {
-	t.Helper()
-	// Registered first, so it runs last: after the server, the store, the
-	// client and the engine are closed, no goroutine of this test is left.
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-
-	dir, err := os.MkdirTemp("", "rel") // short: a socket path holds 107 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	e := fakeengine.New(cfg.engine)
-	if err := e.ListenUnix(filepath.Join(dir, "docker.sock")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Errorf("closing the engine: %v", err)
-		}
-	})
-	if cfg.before != nil {
-		cfg.before(e)
-	}
-	cli, err := client.New(client.WithHost(e.Host()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-
-	var stdout, stderr bytes.Buffer
-	// No limit on parallel scrapes: TestConcurrentScrapesDuringEventStorm
-	// runs 50, and past the default 40 the handler answers 503 by design.
-	args := append([]string{"--docker.host=" + e.Host(), "--web.max-requests=0"}, cfg.flags...)
-	opts, code, done := parseFlags(args, &stdout, &stderr)
-	if done {
-		t.Fatalf("flags %q: exit %d: %s", args, code, stderr.String())
-	}
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st := store.New(cli, store.Config{
-		Retention:      opts.retention,
-		Timeout:        opts.dockerTimeout,
-		ResyncInterval: opts.resyncInterval,
-		MinBackoff:     5 * time.Millisecond,
-		MaxBackoff:     50 * time.Millisecond,
-		Logger:         logger.With("component", "store"),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		st.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-	})
-	srv := httptest.NewServer(newMux(st, opts, logger))
-	t.Cleanup(srv.Close)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: relWait}
-	t.Cleanup(hc.CloseIdleConnections)
-	return &rig{t: t, e: e, cli: cli, st: st, srv: srv, http: hc, logs: logs}
-}
-
-// waitStore waits, on the store's change signal, until cond holds.
-func (r *rig) waitStore(what string, cond func(store.Snapshot) bool) store.Snapshot {
-	r.t.Helper()
-	changed, cancel := r.st.Subscribe()
-	defer cancel()
-	deadline := time.NewTimer(relWait)
-	defer deadline.Stop()
-	for {
-		snap := r.st.Snapshot()
-		if cond(snap) {
-			return snap
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			r.t.Fatalf("waited %v for %s; store: %s\nlog:\n%s", relWait, what, describeSnapshot(snap), r.logTail())
-		}
-	}
-}
-
-// poll waits until cond holds, for what the store does not signal: the
-// engine's request counts, the log, the clock.
-func (r *rig) poll(what string, cond func() bool) {
-	r.t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.NewTimer(relWait)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			r.t.Fatalf("waited %v for %s; store: %s\nlog:\n%s", relWait, what, describeSnapshot(r.st.Snapshot()), r.logTail())
-		}
-	}
-}
-
-func (r *rig) logTail() string {
-	lines := strings.Split(strings.TrimSpace(r.logs.String()), "\n")
-	return strings.Join(lines[max(0, len(lines)-30):], "\n")
-}
-
-func syncedAtLeast(n uint64) func(store.Snapshot) bool {
-	return func(s store.Snapshot) bool { return s.Status.Up && s.Status.Syncs >= n }
-}
-
-func describeSnapshot(s store.Snapshot) string {
-	names := make([]string, 0, len(s.Containers))
-	for _, c := range s.Containers {
-		names = append(names, c.Name+"/"+c.State)
-	}
-	sort.Strings(names)
-	if len(names) > 40 {
-		names = append(names[:40], fmt.Sprintf("... %d more", len(names)-40))
-	}
-	return fmt.Sprintf("status %+v, %d containers: %s", s.Status, len(s.Containers), strings.Join(names, " "))
-}
-
-var markKind = store.EventKind{Type: string(events.NetworkEventType), Action: "reliability_mark"}
-
-// mark publishes an event after everything the engine published so far and
-// waits until the store has applied it, and so every event before it, with
-// the daemon up. What an event counts is committed with the event; what
-// only an inspect tells may come later: settle waits for that too.
-func (r *rig) mark() store.Snapshot {
-	r.t.Helper()
-	r.marks++
-	n := uint64(r.marks)
-	r.e.Emit(events.Message{Type: events.NetworkEventType, Action: events.Action(markKind.Action), Actor: events.Actor{ID: fmt.Sprint("mark-", n)}})
-	return r.waitStore(fmt.Sprintf("mark %d", n), func(s store.Snapshot) bool { return s.Status.Up && s.Events[markKind] >= n })
-}
-
-// settle waits until the store has applied every event the engine
-// published so far, with the inspects that follow them. mark alone is not
-// enough (an inspect comes after its batch), nor a sentinel container
-// alone (a resync may list it before the replay that precedes its create
-// is applied). So: mark, then, in the session that applied the mark, a
-// sentinel whose image id only the inspect after its create can tell;
-// batches are applied and refreshed in order.
-func (r *rig) settle() store.Snapshot {
-	r.t.Helper()
-	r.mark()
-	name := fmt.Sprintf("settle-%d", len(r.settles))
-	r.settles = append(r.settles, name)
-	id := r.e.Create(fakeengine.Spec{Name: name, Image: "settle:1"})
-	return r.waitStore("sentinel "+name+" inspected", func(s store.Snapshot) bool {
-		if !s.Status.Up {
-			return false
-		}
-		for _, c := range s.Containers {
-			if c.ID == id {
-				return c.ImageID != ""
-			}
-		}
-		return false
-	})
-}
-
-// exposition is one parsed /metrics response.
-type exposition struct {
-	raw  []byte
-	fams map[string]*dto.MetricFamily
-}
-
-// scrape GETs /metrics. It fails unless the answer is a 200 that parses as
-// the text format and is consistent in itself (see exposition.check).
-func (r *rig) scrape(acceptEncoding string) (*exposition, error) {
-	body, err := r.fetch(acceptEncoding)
-	if err != nil {
-		return nil, err
-	}
-	return parseExposition(body)
-}
-
-// fetch GETs /metrics and returns the body of a 200.
-func (r *rig) fetch(acceptEncoding string) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodGet, r.srv.URL+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	if acceptEncoding != "" {
-		// Set by hand, the transport leaves the body as it comes.
-		req.Header.Set("Accept-Encoding", acceptEncoding)
-	}
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, body)
-	}
-	if enc := resp.Header.Get("Content-Encoding"); acceptEncoding != "" && enc != "" {
-		return nil, fmt.Errorf("asked for %q, got Content-Encoding %q", acceptEncoding, enc)
-	}
-	return body, nil
-}
-
-func parseExposition(body []byte) (*exposition, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("parse: %w\n%s", err, body)
-	}
-	x := &exposition{raw: body, fams: fams}
-	if err := x.check(); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, x.dockerLines())
-	}
-	return x, nil
-}
-
-func (r *rig) mustScrape() *exposition {
-	r.t.Helper()
-	x, err := r.scrape("")
-	if err != nil {
-		r.t.Fatalf("scrape: %v", err)
-	}
-	return x
-}
-
-// check is what every scrape must satisfy, whatever the store holds: no
-// series twice; one docker_up, 0 or 1; one docker_container_info per
-// container name, each with a one-hot docker_container_state; and the
-// per-state counts summing to the containers shown.
-func (x *exposition) check() error {
-	for name, f := range x.fams {
-		seen := make(map[string]bool, len(f.GetMetric()))
-		for _, m := range f.GetMetric() {
-			pairs := make([]string, 0, len(m.GetLabel()))
-			for _, lp := range m.GetLabel() {
-				pairs = append(pairs, lp.GetName()+"="+lp.GetValue())
-			}
-			slices.Sort(pairs)
-			key := strings.Join(pairs, "\xff")
-			if seen[key] {
-				return fmt.Errorf("%s{%s} twice", name, strings.Join(pairs, ","))
-			}
-			seen[key] = true
-		}
-	}
-	if up := x.fams["docker_up"].GetMetric(); len(up) != 1 || (value(up[0]) != 0 && value(up[0]) != 1) {
-		return fmt.Errorf("docker_up: %v", up)
-	}
-	info := x.byName("docker_container_info")
-	if n := x.count("docker_container_info"); n != len(info) {
-		return fmt.Errorf("%d docker_container_info series for %d names", n, len(info))
-	}
-	if sum := x.sum("docker_containers"); sum != float64(len(info)) {
-		return fmt.Errorf("docker_containers sums to %v, with %d docker_container_info series", sum, len(info))
-	}
-	hot := make(map[string]int)
-	for _, m := range x.fams["docker_container_state"].GetMetric() {
-		if value(m) == 1 {
-			hot[label(m, "name")]++
-		}
-	}
-	for name := range info {
-		if hot[name] != 1 {
-			return fmt.Errorf("container %q is in %d states", name, hot[name])
-		}
-	}
-	return nil
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	}
-	return m.GetUntyped().GetValue()
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, lp := range m.GetLabel() {
-		if lp.GetName() == name {
-			return lp.GetValue()
-		}
-	}
-	return ""
-}
-
-func (x *exposition) count(family string) int { return len(x.fams[family].GetMetric()) }
-
-func (x *exposition) sum(family string) float64 {
-	var s float64
-	for _, m := range x.fams[family].GetMetric() {
-		s += value(m)
-	}
-	return s
-}
-
-// byName maps the "name" label of family's series to their values.
-func (x *exposition) byName(family string) map[string]float64 {
-	out := make(map[string]float64)
-	for _, m := range x.fams[family].GetMetric() {
-		out[label(m, "name")] = value(m)
-	}
-	return out
-}
-
-// get is the value of the one series of family with the labels kv.
-func (x *exposition) get(family string, kv ...string) (float64, bool) {
-	var found []*dto.Metric
-next:
-	for _, m := range x.fams[family].GetMetric() {
-		for i := 0; i < len(kv); i += 2 {
-			if label(m, kv[i]) != kv[i+1] {
-				continue next
-			}
-		}
-		found = append(found, m)
-	}
-	if len(found) != 1 {
-		return 0, false
-	}
-	return value(found[0]), true
-}
-
-func (x *exposition) is(want float64, family string, kv ...string) bool {
-	v, ok := x.get(family, kv...)
-	return ok && v == want
-}
-
-func (x *exposition) dockerLines() string {
-	var out []string
-	for line := range strings.SplitSeq(string(x.raw), "\n") {
-		if strings.HasPrefix(line, "docker_") {
-			out = append(out, line)
-		}
-	}
-	if len(out) > 200 {
-		out = append(out[:200], fmt.Sprintf("... %d more lines", len(out)-200))
-	}
-	return strings.Join(out, "\n")
-}
-
-// states maps each container name the scrape shows to its state.
-func (x *exposition) states() map[string]string {
-	out := make(map[string]string)
-	for _, m := range x.fams["docker_container_state"].GetMetric() {
-		if value(m) == 1 {
-			out[label(m, "name")] = label(m, "state")
-		}
-	}
-	return out
-}
-
-// truthDiff lists how the store differs from the engine. The store equals
-// the engine when it has the same container ids and, for each, the same
-// name, image, labels, state, health, restart count, OOM flag, and created,
-// started and finished times, and:
-//   - the exit code wherever the daemon has one, that is, the container has
-//     finished and is not running or paused; when it never finished, the
-//     store has no exit code either. A running container's exit code is
-//     left out: the daemon resets it to 0 on start, while the store keeps
-//     the last exit's code on purpose (see store.Container.ExitCode).
-//   - the failing streak, except while unhealthy: the daemon counts further
-//     failures of an unhealthy container without any event, so the store
-//     holds the streak of its last inspect, which is at least 3 (the
-//     failures that made it unhealthy) and at most the daemon's.
-//
-// ImageID is left out because Spec has none; it is the engine's digest of
-// the image, which is compared.
-func truthDiff(truth []fakeengine.Spec, snap store.Snapshot) []string {
-	var out []string
-	byID := make(map[string]*store.Container, len(snap.Containers))
-	for _, c := range snap.Containers {
-		if byID[c.ID] != nil {
-			out = append(out, "the store holds "+c.ID+" twice")
-		}
-		byID[c.ID] = c
-	}
-	for _, s := range truth {
-		c := byID[s.ID]
-		delete(byID, s.ID)
-		if c == nil {
-			out = append(out, fmt.Sprintf("missing %s (%s)", s.Name, s.State))
-			continue
-		}
-		var d []string
-		diff := func(field string, got, want any) {
-			d = append(d, fmt.Sprintf("%s %v, engine %v", field, got, want))
-		}
-		if c.Name != s.Name {
-			diff("name", c.Name, s.Name)
-		}
-		if c.Image != s.Image {
-			diff("image", c.Image, s.Image)
-		}
-		if !maps.Equal(c.Labels, s.Labels) {
-			diff("labels", c.Labels, s.Labels)
-		}
-		if c.State != s.State {
-			diff("state", c.State, s.State)
-		}
-		if c.Health != s.Health {
-			diff("health", c.Health, s.Health)
-		}
-		if s.Health == "unhealthy" {
-			if c.FailingStreak < 3 || c.FailingStreak > s.FailingStreak {
-				diff("failing streak (unhealthy)", c.FailingStreak, s.FailingStreak)
-			}
-		} else if c.FailingStreak != s.FailingStreak {
-			diff("failing streak", c.FailingStreak, s.FailingStreak)
-		}
-		if c.RestartCount != s.RestartCount {
-			diff("restart count", c.RestartCount, s.RestartCount)
-		}
-		if c.OOMKilled != s.OOMKilled {
-			diff("OOM killed", c.OOMKilled, s.OOMKilled)
-		}
-		switch {
-		case s.State == "running" || s.State == "paused":
-		case s.Finished.IsZero():
-			if c.HasExitCode {
-				diff("exit code of a container that never finished", c.ExitCode, "none")
-			}
-		case !c.HasExitCode || c.ExitCode != s.ExitCode:
-			diff("exit code", fmt.Sprint(c.ExitCode, " known ", c.HasExitCode), s.ExitCode)
-		}
-		for _, tt := range []struct {
-			field     string
-			got, want time.Time
-		}{{"created", c.Created, s.Created}, {"started", c.Started, s.Started}, {"finished", c.Finished, s.Finished}} {
-			if !tt.got.Equal(tt.want) {
-				diff(tt.field, tt.got, tt.want)
-			}
-		}
-		if len(d) > 0 {
-			out = append(out, s.Name+": "+strings.Join(d, "; "))
-		}
-	}
-	for _, c := range byID {
-		out = append(out, fmt.Sprintf("ghost %s (%s) %s", c.Name, c.State, c.ID))
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (r *rig) requireTruth(snap store.Snapshot) {
-	r.t.Helper()
-	if d := truthDiff(r.e.Truth(), snap); len(d) > 0 {
-		if len(d) > 30 {
-			d = append(d[:30], fmt.Sprintf("... %d more", len(d)-30))
-		}
-		r.t.Fatalf("the store differs from the engine:\n%s", strings.Join(d, "\n"))
-	}
-}
-
-// ledger keeps the counters each name must end with, from the actions the
-// test takes on the engine; each action emits the events dockerd would.
-type ledger struct {
-	t    *testing.T
-	e    *fakeengine.Engine
-	want map[string]store.Counts
-	// events of each action the engine emitted
-	events map[string]uint64
-}
-
-func newLedger(t *testing.T, e *fakeengine.Engine, names ...string) *ledger {
-	l := &ledger{t: t, e: e, want: make(map[string]store.Counts), events: make(map[string]uint64)}
-	for _, n := range names {
-		l.want[n] = store.Counts{}
-	}
-	return l
-}
-
-func (l *ledger) do(err error, name string, add store.Counts, actions ...string) {
-	l.t.Helper()
-	if err != nil {
-		l.t.Fatalf("%s: %v", name, err)
-	}
-	c := l.want[name]
-	c.Starts += add.Starts
-	c.Deaths += add.Deaths
-	c.OOMs += add.OOMs
-	c.Destroys += add.Destroys
-	l.want[name] = c
-	for _, a := range actions {
-		l.events[a]++
-	}
-}
-
-func (l *ledger) kill(name string) {
-	l.t.Helper()
-	l.do(l.e.Kill(name), name, store.Counts{Deaths: 1}, "kill", "die")
-}
-
-func (l *ledger) start(name string) {
-	l.t.Helper()
-	l.do(l.e.Start(name), name, store.Counts{Starts: 1}, "start")
-}
-
-// checkCounts compares the store's counters and the scrape's
-// docker_container_*_total with want, name by name.
-func checkCounts(t *testing.T, snap store.Snapshot, x *exposition, want map[string]store.Counts) {
-	t.Helper()
-	families := []string{"docker_container_starts_total", "docker_container_deaths_total", "docker_container_oom_events_total", "docker_container_destroys_total"}
-	scraped := make([]map[string]float64, len(families))
-	for i, f := range families {
-		scraped[i] = x.byName(f)
-	}
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		w := want[name]
-		got, ok := snap.Counts[name]
-		if !ok || got != w {
-			t.Errorf("%s: store counts %+v (present %v), want %+v", name, got, ok, w)
-		}
-		for i, v := range []uint64{w.Starts, w.Deaths, w.OOMs, w.Destroys} {
-			if g, ok := scraped[i][name]; !ok || g != float64(v) {
-				t.Errorf("%s{name=%q} = %v (present %v), want %d", families[i], name, g, ok, v)
-			}
-		}
-	}
-}
-
-func containerEvents(snap store.Snapshot, action string) uint64 {
-	return snap.Events[store.EventKind{Type: string(events.ContainerEventType), Action: action}]
-}
 
 // TestEventsMissedDuringShortDropAreReplayedOnce breaks the event stream
 // while containers die, and proves that after the reconnect each death is
@@ -665,8 +84,8 @@ func TestEventsMissedDuringShortDropAreReplayedOnce(t *testing.T) {
 		t.Fatalf("a failed resync changed the store: %s counts %+v", describeSnapshot(snap), snap.Counts)
 	}
 	x := r.mustScrape()
-	if !x.is(0, "docker_up") || !x.is(1, "docker_container_state", "name", "svc-01", "state", "running") {
-		t.Fatalf("while down, the last state with docker_up 0:\n%s", x.dockerLines())
+	if !x.Is(0, "docker_up") || !x.Is(1, "docker_container_state", "name", "svc-01", "state", "running") {
+		t.Fatalf("while down, the last state with docker_up 0:\n%s", x.Lines())
 	}
 
 	// Deaths that race with the reconnect.
@@ -697,15 +116,15 @@ func TestEventsMissedDuringShortDropAreReplayedOnce(t *testing.T) {
 		if got := containerEvents(snap, action); got != l.events[action] {
 			t.Errorf("docker_events_total{action=%q} in the store = %d, want each event once: %d", action, got, l.events[action])
 		}
-		if !x.is(float64(l.events[action]), "docker_events_total", "type", "container", "action", action) {
+		if !x.Is(float64(l.events[action]), "docker_events_total", "type", "container", "action", action) {
 			t.Errorf("scraped docker_events_total{action=%q} is not %d", action, l.events[action])
 		}
 	}
 	if snap.Status.Reconnects != 2 || snap.Status.Syncs != 3 {
 		t.Errorf("reconnects %d, syncs %d; want 2 and 3", snap.Status.Reconnects, snap.Status.Syncs)
 	}
-	if !x.is(2, "docker_exporter_event_stream_reconnects_total") || !x.is(1, "docker_up") {
-		t.Errorf("status metrics:\n%s", x.dockerLines())
+	if !x.Is(2, "docker_exporter_event_stream_reconnects_total") || !x.Is(1, "docker_up") {
+		t.Errorf("status metrics:\n%s", x.Lines())
 	}
 	r.requireTruth(snap)
 }
@@ -789,8 +208,8 @@ func TestDaemonRestartReconcilesToTruth(t *testing.T) {
 	if snap.Status.Reconnects != 1 || snap.Status.Syncs != 2 {
 		t.Errorf("reconnects %d, syncs %d; want 1 and 2", snap.Status.Reconnects, snap.Status.Syncs)
 	}
-	if !x.is(1, "docker_up") || !x.is(1, "docker_exporter_event_stream_reconnects_total") {
-		t.Errorf("status metrics:\n%s", x.dockerLines())
+	if !x.Is(1, "docker_up") || !x.Is(1, "docker_exporter_event_stream_reconnects_total") {
+		t.Errorf("status metrics:\n%s", x.Lines())
 	}
 	r.requireTruth(snap)
 }
@@ -843,7 +262,7 @@ func TestChurnConvergesToTruth(t *testing.T) {
 		actions, r.e.Emitted(), dups.Load(), junk.Load(), r.e.Len(), r.e.Drops(), snap.Status.Syncs)
 	r.requireTruth(snap)
 	x := r.mustScrape()
-	if sum, info := x.sum("docker_containers"), x.count("docker_container_info"); sum != float64(len(snap.Containers)) || info != len(snap.Containers) {
+	if sum, info := x.Sum("docker_containers"), x.Count("docker_container_info"); sum != float64(len(snap.Containers)) || info != len(snap.Containers) {
 		t.Errorf("docker_containers sums to %v and there are %d docker_container_info series; the store holds %d containers", sum, info, len(snap.Containers))
 	}
 }
@@ -977,10 +396,10 @@ func TestFaultsNeverCrashAndUpSaysTheTruth(t *testing.T) {
 	r.e.HangInspect(true)
 	must(r.e.Kill("web"))
 	r.mark()
-	r.poll("the failed inspect in the log", func() bool { return len(r.logs.lines("cannot inspect", "deadline exceeded")) > 0 })
+	r.poll("the failed inspect in the log", func() bool { return len(r.logs.Lines("cannot inspect", "deadline exceeded")) > 0 })
 	x := r.mustScrape()
-	if !x.is(1, "docker_up") || !x.is(1, "docker_container_state", "name", "web", "state", "exited") || !x.is(137, "docker_container_exit_code", "name", "web") {
-		t.Fatalf("after an event whose inspect timed out:\n%s", x.dockerLines())
+	if !x.Is(1, "docker_up") || !x.Is(1, "docker_container_state", "name", "web", "state", "exited") || !x.Is(137, "docker_container_exit_code", "name", "web") {
+		t.Fatalf("after an event whose inspect timed out:\n%s", x.Lines())
 	}
 
 	// The same hang in a resync: down, the last state served, the cause
@@ -988,17 +407,17 @@ func TestFaultsNeverCrashAndUpSaysTheTruth(t *testing.T) {
 	// same error.
 	downAndServing := func(fault, cause string, inject func()) {
 		t.Helper()
-		before := r.mustScrape().states()
-		outages, causes := len(r.logs.lines("level=WARN", "lost the Docker daemon's event stream")), len(r.logs.lines(cause))
+		before := r.mustScrape().States()
+		outages, causes := len(r.logs.Lines("level=WARN", "lost the Docker daemon's event stream")), len(r.logs.Lines(cause))
 		inject()
 		r.waitStore("docker_up 0 after "+fault, func(s store.Snapshot) bool { return !s.Status.Up })
 		lists := r.e.Requests()["GET /containers/json"]
 		r.poll("two failed resyncs with "+fault, func() bool { return r.e.Requests()["GET /containers/json"] >= lists+2 })
 		x := r.mustScrape()
-		if !x.is(0, "docker_up") || !maps.Equal(x.states(), before) {
-			t.Fatalf("with %s: want docker_up 0 and the last state %v; got %v\n%s", fault, before, x.states(), x.dockerLines())
+		if !x.Is(0, "docker_up") || !maps.Equal(x.States(), before) {
+			t.Fatalf("with %s: want docker_up 0 and the last state %v; got %v\n%s", fault, before, x.States(), x.Lines())
 		}
-		if len(r.logs.lines("level=WARN", "lost the Docker daemon's event stream")) <= outages || len(r.logs.lines(cause)) <= causes {
+		if len(r.logs.Lines("level=WARN", "lost the Docker daemon's event stream")) <= outages || len(r.logs.Lines(cause)) <= causes {
 			t.Fatalf("with %s, the log lacks the outage or its cause %q:\n%s", fault, cause, r.logTail())
 		}
 	}
@@ -1023,15 +442,15 @@ func TestFaultsNeverCrashAndUpSaysTheTruth(t *testing.T) {
 	r.waitStore("the reconnect after a malformed event", func(s store.Snapshot) bool {
 		return s.Status.Up && s.Status.Reconnects == reconnects+1
 	})
-	if len(r.logs.lines("lost the Docker daemon's event stream", "invalid character")) == 0 {
+	if len(r.logs.Lines("lost the Docker daemon's event stream", "invalid character")) == 0 {
 		t.Errorf("the log does not show the malformed event:\n%s", r.logTail())
 	}
 	must(r.e.Kill("web"))
 	snap = r.settle()
 	r.requireTruth(snap)
 	x = r.mustScrape()
-	if !x.is(1, "docker_up") || !x.is(float64(reconnects+1), "docker_exporter_event_stream_reconnects_total") {
-		t.Errorf("after the malformed event:\n%s", x.dockerLines())
+	if !x.Is(1, "docker_up") || !x.Is(float64(reconnects+1), "docker_exporter_event_stream_reconnects_total") {
+		t.Errorf("after the malformed event:\n%s", x.Lines())
 	}
 }
 
@@ -1047,12 +466,12 @@ func TestStartsWithDaemonUnreachable(t *testing.T) {
 	}})
 	check := func(x *exposition) {
 		t.Helper()
-		if !x.is(0, "docker_up") || x.count("docker_container_info") != 0 || x.count("docker_daemon_info") != 0 || !x.is(0, "docker_exporter_syncs_total") {
-			t.Fatalf("with the daemon unreachable:\n%s", x.dockerLines())
+		if !x.Is(0, "docker_up") || x.Count("docker_container_info") != 0 || x.Count("docker_daemon_info") != 0 || !x.Is(0, "docker_exporter_syncs_total") {
+			t.Fatalf("with the daemon unreachable:\n%s", x.Lines())
 		}
 	}
 	check(r.mustScrape()) // at once: a scrape never waits for the daemon
-	r.poll("a failed connect", func() bool { return len(r.logs.lines("level=WARN", "cannot reach the Docker daemon")) > 0 })
+	r.poll("a failed connect", func() bool { return len(r.logs.Lines("level=WARN", "cannot reach the Docker daemon")) > 0 })
 	check(r.mustScrape())
 
 	if err := r.e.SetUnreachable(false); err != nil {
@@ -1061,10 +480,10 @@ func TestStartsWithDaemonUnreachable(t *testing.T) {
 	snap := r.waitStore("the first sync", syncedAtLeast(1))
 	r.requireTruth(snap)
 	x := r.mustScrape()
-	if !x.is(1, "docker_up") || !x.is(1, "docker_exporter_syncs_total") || !x.is(0, "docker_exporter_event_stream_reconnects_total") ||
-		!x.is(1, "docker_daemon_info", "version", "20.10.24") ||
-		!maps.Equal(x.states(), map[string]string{"web": "running", "job": "exited"}) {
-		t.Fatalf("once the daemon is reachable:\n%s", x.dockerLines())
+	if !x.Is(1, "docker_up") || !x.Is(1, "docker_exporter_syncs_total") || !x.Is(0, "docker_exporter_event_stream_reconnects_total") ||
+		!x.Is(1, "docker_daemon_info", "version", "20.10.24") ||
+		!maps.Equal(x.States(), map[string]string{"web": "running", "job": "exited"}) {
+		t.Fatalf("once the daemon is reachable:\n%s", x.Lines())
 	}
 }
 
@@ -1152,9 +571,9 @@ func TestRetentionBoundsSeriesUnderChurn(t *testing.T) {
 		}
 		if cycles%20 == 0 {
 			x := r.mustScrape()
-			for name := range x.fams {
+			for name := range x.Families {
 				if strings.HasPrefix(name, "docker_container_") && strings.HasSuffix(name, "_total") {
-					maxSeries = max(maxSeries, x.count(name))
+					maxSeries = max(maxSeries, x.Count(name))
 				}
 			}
 		}
@@ -1192,7 +611,7 @@ func TestRetentionBoundsSeriesUnderChurn(t *testing.T) {
 	}
 	x := r.mustScrape()
 	for _, family := range []string{"docker_container_starts_total", "docker_container_deaths_total", "docker_container_oom_events_total", "docker_container_destroys_total", "docker_container_restarts_total"} {
-		if got := slices.Sorted(maps.Keys(x.byName(family))); !slices.Equal(got, live) {
+		if got := slices.Sorted(maps.Keys(x.ByName(family))); !slices.Equal(got, live) {
 			t.Errorf("%s has series for %v, want the live containers %v", family, got, live)
 		}
 	}
@@ -1324,7 +743,7 @@ func TestConcurrentScrapesDuringEventStorm(t *testing.T) {
 					failed(fmt.Errorf("scraper %d: %w", a.scraper, err))
 					continue
 				}
-				ev := x.sum("docker_events_total")
+				ev := x.Sum("docker_events_total")
 				mu.Lock()
 				parsed++
 				if minEv < 0 || ev < minEv {

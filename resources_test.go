@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-exporter/docker_exporter/internal/exporterproc"
 	"github.com/docker-exporter/docker_exporter/internal/fakeengine"
+	"github.com/docker-exporter/docker_exporter/internal/scrape"
 )
 
 // BenchmarkExporterRSS measures the resident memory of the exporter binary
@@ -22,14 +24,14 @@ func BenchmarkExporterRSS(b *testing.B) {
 			var rss float64
 			for b.Loop() {
 				for range 3 {
-					if _, err := e.get(); err != nil {
+					if _, err := e.Get(); err != nil {
 						b.Fatal(err)
 					}
 				}
-				rss = float64(procStatusKB(b, e.cmd.Process.Pid, "VmRSS")) / 1024
+				rss = float64(procStatusKB(b, e.Pid(), "VmRSS")) / 1024
 			}
 			b.ReportMetric(rss, "RSS-MiB")
-			b.ReportMetric(float64(procStatusKB(b, e.cmd.Process.Pid, "VmHWM"))/1024, "peak-RSS-MiB")
+			b.ReportMetric(float64(procStatusKB(b, e.Pid(), "VmHWM"))/1024, "peak-RSS-MiB")
 		})
 	}
 }
@@ -42,9 +44,9 @@ func BenchmarkExporterIdleCPU(b *testing.B) {
 	const idle = 60 * time.Second
 	var share float64
 	for b.Loop() {
-		before := cpuTicks(b, e.cmd.Process.Pid)
+		before := cpuTicks(b, e.Pid())
 		time.Sleep(idle) // the measurement itself: an idle minute
-		used := float64(cpuTicks(b, e.cmd.Process.Pid)-before) / 100
+		used := float64(cpuTicks(b, e.Pid())-before) / 100
 		share = 100 * used / idle.Seconds()
 	}
 	b.ReportMetric(share, "%-of-a-core")
@@ -52,7 +54,7 @@ func BenchmarkExporterIdleCPU(b *testing.B) {
 
 // fakeExporter runs the exporter binary against a fake daemon of n
 // containers and waits for its sync.
-func fakeExporter(b *testing.B, n int) *exporter {
+func fakeExporter(b *testing.B, n int) *exporterproc.Exporter {
 	b.Helper()
 	engine := fakeengine.New(fakeengine.Options{})
 	engine.Populate(n, 1)
@@ -65,9 +67,9 @@ func fakeExporter(b *testing.B, n int) *exporter {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { engine.Close() })
-	e := startExporter(b, exporterBinary(b, false), "--docker.host="+engine.Host())
-	e.waitFor(b, fmt.Sprintf("%d containers synced", n), func(s *scrape) bool {
-		return isUp(s) && len(s.find("docker_container_info")) == n
+	e := exporterproc.Start(b, exporterproc.Build(b, false), "--docker.host="+engine.Host())
+	e.WaitFor(b, fmt.Sprintf("%d containers synced", n), func(s *scrape.Scrape) bool {
+		return s.Up() && len(s.Find("docker_container_info")) == n
 	}, "docker_up")
 	return e
 }

@@ -23,6 +23,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/docker-exporter/docker_exporter/internal/dockercli"
+	"github.com/docker-exporter/docker_exporter/internal/exporterproc"
+	"github.com/docker-exporter/docker_exporter/internal/scrape"
+	"github.com/docker-exporter/docker_exporter/internal/testbed"
 	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
 )
 
@@ -50,9 +54,9 @@ func TestWebConfigServesTLSWithBasicAuth(t *testing.T) {
 	anonymous := &http.Client{Timeout: 10 * time.Second, Transport: tlsTransport}
 	authed := &http.Client{Timeout: 10 * time.Second, Transport: basicAuth{"prometheus", "s3cret", tlsTransport}}
 
-	e := startExporterWith(t, exporterBinary(t, true), "https", authed,
+	e := exporterproc.StartWith(t, exporterproc.Build(t, true), "https", authed,
 		"--docker.host=unix:///nonexistent/docker.sock", "--web.config.file="+webConfig)
-	body, err := e.get()
+	body, err := e.Get()
 	if err != nil {
 		t.Fatalf("with credentials: %v", err)
 	}
@@ -61,9 +65,9 @@ func TestWebConfigServesTLSWithBasicAuth(t *testing.T) {
 	}
 
 	status := func(c *http.Client) int {
-		resp, err := c.Get(e.url)
+		resp, err := c.Get(e.URL)
 		if err != nil {
-			t.Fatalf("GET %s: %v", e.url, err)
+			t.Fatalf("GET %s: %v", e.URL, err)
 		}
 		resp.Body.Close()
 		return resp.StatusCode
@@ -79,13 +83,13 @@ func TestWebConfigServesTLSWithBasicAuth(t *testing.T) {
 	// A client that does not trust the test CA must fail the handshake.
 	untrusting := &http.Transport{}
 	t.Cleanup(untrusting.CloseIdleConnections)
-	_, err = (&http.Client{Timeout: 10 * time.Second, Transport: untrusting}).Get(e.url)
+	_, err = (&http.Client{Timeout: 10 * time.Second, Transport: untrusting}).Get(e.URL)
 	var unknownAuthority x509.UnknownAuthorityError
 	if !errors.As(err, &unknownAuthority) {
 		t.Errorf("a client without the test CA: %v, want an unknown-authority error", err)
 	}
 	// Plain HTTP gets no metrics.
-	plainURL := strings.Replace(e.url, "https://", "http://", 1)
+	plainURL := strings.Replace(e.URL, "https://", "http://", 1)
 	if resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(plainURL); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
@@ -176,9 +180,13 @@ func allowReadOnly(method, path string) bool {
 // would: everything works, and the exporter never asked for anything else.
 func TestReadOnlyDaemonAccessIsEnough(t *testing.T) {
 	t.Parallel()
-	d := testdaemon.Start(t)
-	img := d.BusyboxImage(t)
-	p := startProxy(t, d)
+	testdaemon.ForEachEngine(t, readOnlyDaemonAccessIsEnough)
+}
+
+func readOnlyDaemonAccessIsEnough(t *testing.T, eng testdaemon.Engine) {
+	t.Parallel()
+	b := testbed.Start(t, eng, testbed.WithProxy)
+	d, img, p := b.Daemon, b.Image, b.Proxy
 	p.AllowOnly(allowReadOnly)
 
 	// The filter can fail: a write through it is refused.
@@ -191,18 +199,18 @@ func TestReadOnlyDaemonAccessIsEnough(t *testing.T) {
 		t.Fatalf("POST /containers/create through the read-only proxy: %d, want 403", resp.StatusCode)
 	}
 
-	dockerRun(t, d, "ro-running", img, "sleep", "1000")
-	e := startExporter(t, exporterBinary(t, true), "--docker.host="+p.Host)
-	e.waitFor(t, "ro-running running", func(s *scrape) bool {
-		return isUp(s) && inState(s, "ro-running", "running")
-	}, "docker_up", nameOf("ro-running"))
+	dockercli.Run(t, d, "ro-running", img, "sleep", "1000")
+	e := b.Exporter(t)
+	e.WaitFor(t, "ro-running running", func(s *scrape.Scrape) bool {
+		return s.Up() && s.InState("ro-running", "running")
+	}, "docker_up", scrape.Named("ro-running"))
 
-	dockerRun(t, d, "ro-health", "--health-cmd", "true", "--health-interval", "1s", img, "sleep", "1000")
+	dockercli.Run(t, d, "ro-health", "--health-cmd", "true", "--health-interval", "1s", img, "sleep", "1000")
 	d.Docker(t, "kill", "ro-running")
-	e.waitFor(t, "the kill and the health check", func(s *scrape) bool {
-		return inState(s, "ro-running", "exited") && s.is(1, "docker_container_deaths_total", "name", "ro-running") &&
-			s.is(1, "docker_container_health_status", "name", "ro-health", "status", "healthy")
-	}, nameOf("ro-running"), nameOf("ro-health"))
+	e.WaitFor(t, "the kill and the health check", func(s *scrape.Scrape) bool {
+		return s.InState("ro-running", "exited") && s.Is(1, "docker_container_deaths_total", "name", "ro-running") &&
+			s.Is(1, "docker_container_health_status", "name", "ro-health", "status", "healthy")
+	}, scrape.Named("ro-running"), scrape.Named("ro-health"))
 
 	if rejected := p.Rejected(); len(rejected) != 1 || rejected["POST /containers/create"] != 1 {
 		t.Errorf("the proxy refused the exporter: %v (only the test's own POST is expected)", rejected)
@@ -223,29 +231,34 @@ func unixClient(socket string) *http.Client {
 // allowlist.
 func TestEnvironmentAndUnlistedLabelsAreNeverExported(t *testing.T) {
 	t.Parallel()
-	d := testdaemon.Start(t)
-	img := d.BusyboxImage(t)
+	testdaemon.ForEachEngine(t, environmentAndUnlistedLabelsAreNeverExported)
+}
+
+func environmentAndUnlistedLabelsAreNeverExported(t *testing.T, eng testdaemon.Engine) {
+	t.Parallel()
+	b := testbed.Start(t, eng)
+	d, img := b.Daemon, b.Image
 	const envSecret, labelSecret = "env-secret-6b1f", "label-secret-93d2"
-	dockerRun(t, d, "secretive", "-e", "API_TOKEN="+envSecret,
+	dockercli.Run(t, d, "secretive", "-e", "API_TOKEN="+envSecret,
 		"--label", "com.example.secret="+labelSecret, "--label", "com.example.team=core", img, "sleep", "1000")
 
-	listed := startExporter(t, exporterBinary(t, true), "--docker.host="+d.Host, "--container.labels=com.example.team")
-	all := startExporter(t, exporterBinary(t, true), "--docker.host="+d.Host, "--container.labels=*")
-	for _, e := range []*exporter{listed, all} {
-		e.waitFor(t, "the container's labels", func(s *scrape) bool {
-			return s.has("docker_container_labels", "name", "secretive", "label_com_example_team", "core")
-		}, nameOf("secretive"))
+	listed := b.Exporter(t, "--container.labels=com.example.team")
+	all := b.Exporter(t, "--container.labels=*")
+	for _, e := range []*exporterproc.Exporter{listed, all} {
+		e.WaitFor(t, "the container's labels", func(s *scrape.Scrape) bool {
+			return s.Has("docker_container_labels", "name", "secretive", "label_com_example_team", "core")
+		}, scrape.Named("secretive"))
 	}
-	check := func(e *exporter, wantLabelSecret bool) {
-		body, err := e.get()
+	check := func(e *exporterproc.Exporter, wantLabelSecret bool) {
+		body, err := e.Get()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if bytes.Contains(body, []byte(envSecret)) {
-			t.Errorf("%s: a scrape contains the container's environment", e.url)
+			t.Errorf("%s: a scrape contains the container's environment", e.URL)
 		}
 		if got := bytes.Contains(body, []byte(labelSecret)); got != wantLabelSecret {
-			t.Errorf("%s: the unlisted label's value in the scrape: %t, want %t", e.url, got, wantLabelSecret)
+			t.Errorf("%s: the unlisted label's value in the scrape: %t, want %t", e.URL, got, wantLabelSecret)
 		}
 	}
 	check(listed, false)

@@ -16,8 +16,12 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/docker-exporter/docker_exporter/internal/countproxy"
+	"github.com/docker-exporter/docker_exporter/internal/dockercli"
+	"github.com/docker-exporter/docker_exporter/internal/exporterproc"
+	"github.com/docker-exporter/docker_exporter/internal/scrape"
+	"github.com/docker-exporter/docker_exporter/internal/testbed"
 	"github.com/docker-exporter/docker_exporter/internal/testdaemon"
+	"github.com/docker-exporter/docker_exporter/internal/wait"
 )
 
 // fillDaemonBuffer makes volume events until the daemon's buffer for the
@@ -71,77 +75,74 @@ func fillDaemonBuffer(tb testing.TB, d *testdaemon.Daemon) int {
 }
 
 func TestRealDaemonDroppingEventsIsHealedWithoutReconnect(t *testing.T) {
+	t.Parallel()
+	testdaemon.ForEachEngine(t, realDaemonDroppingEventsIsHealed)
+}
+
+func realDaemonDroppingEventsIsHealed(t *testing.T, eng testdaemon.Engine) {
 	for _, way := range []struct {
 		name string
 		// hold makes the exporter's reading of the stream fall behind;
 		// release lets it catch up.
-		hold, release func(*exporterUnderTest)
+		hold, release func(*testbed.Bed, *exporterproc.Exporter)
 	}{
 		{"the stream stalls between daemon and exporter",
-			func(x *exporterUnderTest) { x.proxy.StallEvents(true) },
-			func(x *exporterUnderTest) { x.proxy.StallEvents(false) }},
+			func(b *testbed.Bed, _ *exporterproc.Exporter) { b.Proxy.StallEvents(true) },
+			func(b *testbed.Bed, _ *exporterproc.Exporter) { b.Proxy.StallEvents(false) }},
 		{"the exporter process is stopped (SIGSTOP)",
-			func(x *exporterUnderTest) { x.signal(syscall.SIGSTOP) },
-			func(x *exporterUnderTest) { x.signal(syscall.SIGCONT) }},
+			func(_ *testbed.Bed, e *exporterproc.Exporter) { sendSignal(t, e, syscall.SIGSTOP) },
+			func(_ *testbed.Bed, e *exporterproc.Exporter) { sendSignal(t, e, syscall.SIGCONT) }},
 	} {
 		t.Run(way.name, func(t *testing.T) {
 			t.Parallel()
-			d := testdaemon.Start(t)
-			img := d.BusyboxImage(t)
-			p := startProxy(t, d)
+			b := testbed.Start(t, eng, testbed.WithProxy)
+			d, img, p := b.Daemon, b.Image, b.Proxy
 			// No periodic resync: only the signs of falling behind heal.
-			e := startExporter(t, exporterBinary(t, true), "--docker.host="+p.Host, "--store.resync-interval=0")
-			x := &exporterUnderTest{t: t, e: e, proxy: p}
+			e := b.Exporter(t, "--store.resync-interval=0")
 			names := []string{"keep", "doomed-1", "doomed-2", "victim-1", "victim-2"}
 			for _, name := range names {
-				dockerRun(t, d, name, img, "sleep", "1000")
+				dockercli.Run(t, d, name, img, "sleep", "1000")
 			}
-			e.waitFor(t, "every container running", func(s *scrape) bool {
+			e.WaitFor(t, "every container running", func(s *scrape.Scrape) bool {
 				for _, name := range names {
-					if !inState(s, name, "running") {
+					if !s.InState(name, "running") {
 						return false
 					}
 				}
-				return isUp(s)
+				return s.Up()
 			})
-			waitEventsApplied(t, d, e)
-			before := e.scrape(t)
+			testbed.WaitEventsApplied(t, d, e)
+			before := e.Scrape(t)
 			streams := p.Snapshot()["GET /events"]
 
-			way.hold(x)
+			way.hold(b, e)
 			filled := fillDaemonBuffer(t, d)
 			held := time.Now()
 			// What the exporter cannot hear: two removed, two killed, two new.
 			d.Docker(t, "rm", "-f", "doomed-1", "doomed-2")
 			d.Docker(t, "kill", "victim-1", "victim-2")
-			dockerRun(t, d, "newbie-1", img, "sleep", "1000")
-			dockerRun(t, d, "newbie-2", img, "sleep", "1000")
+			dockercli.Run(t, d, "newbie-1", img, "sleep", "1000")
+			dockercli.Run(t, d, "newbie-2", img, "sleep", "1000")
 			// The disturbance itself: the reader stays behind this long.
 			time.Sleep(time.Until(held.Add(1500 * time.Millisecond)))
-			ps := psStates(t, d)
-			way.release(x)
+			ps := dockercli.States(t, d)
+			way.release(b, e)
 			released := time.Now()
 
-			deadline := released.Add(healBound)
-			var s *scrape
-			for {
-				s = e.scrape(t)
-				if isUp(s) && maps.Equal(scrapeStates(s), ps) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%v after the disturbance the exporter still differs from docker ps -a %v:\n%s\nexporter output (tail):\n%s",
-						healBound, ps, s.lines("docker_container_state", "docker_exporter_resync"), e.logTail())
-				}
-				time.Sleep(pollInterval)
-			}
+			var s *scrape.Scrape
+			wait.For(t, healBound, "the exporter equal to docker ps -a after the disturbance", func() bool {
+				s = e.Scrape(t)
+				return s.Up() && maps.Equal(s.States(), ps)
+			}, func() string {
+				return fmt.Sprintf("docker ps -a: %v\n%s\nexporter output:\n%s", ps, s.Lines("docker_container_state", "docker_exporter_resync"), e.Output)
+			})
 			t.Logf("%d filler events; the exporter equals docker ps -a %v after the disturbance ended",
 				filled, time.Since(released).Round(time.Millisecond))
 			// Late events must not count again. The daemon's newest events
 			// were dropped, so a marker is the newest to wait for.
 			d.Docker(t, "volume", "create", "marker")
-			waitEventsApplied(t, d, e)
-			s = e.scrape(t)
+			testbed.WaitEventsApplied(t, d, e)
+			s = e.Scrape(t)
 			for _, c := range []struct {
 				metric, name string
 				add          float64
@@ -151,38 +152,27 @@ func TestRealDaemonDroppingEventsIsHealedWithoutReconnect(t *testing.T) {
 				{"docker_container_deaths_total", "victim-1", 1}, {"docker_container_deaths_total", "victim-2", 1},
 				{"docker_container_deaths_total", "keep", 0},
 			} {
-				was, _ := before.value(c.metric, "name", c.name)
-				s.must(s.is(was+c.add, c.metric, "name", c.name), "%s{name=%q} want %v", c.metric, c.name, was+c.add)
+				was, _ := before.Value(c.metric, "name", c.name)
+				s.Must(s.Is(was+c.add, c.metric, "name", c.name), "%s{name=%q} want %v", c.metric, c.name, was+c.add)
 			}
 			for _, name := range []string{"newbie-1", "newbie-2"} {
-				s.must(s.is(0, "docker_container_deaths_total", "name", name), "want no death for %s", name)
+				s.Must(s.Is(0, "docker_container_deaths_total", "name", name), "want no death for %s", name)
 			}
-			s.must(s.is(0, "docker_exporter_event_stream_reconnects_total"), "healed by a reconnect, want by a resync")
+			s.Must(s.Is(0, "docker_exporter_event_stream_reconnects_total"), "healed by a reconnect, want by a resync")
 			if got := p.Snapshot()["GET /events"]; got != streams {
 				t.Fatalf("the exporter opened %d new event streams, want none", got-streams)
 			}
-			s.must(s.atLeast(1, "docker_exporter_resyncs_total", "reason", "fell_behind"), "want a fell_behind resync")
-			var corrected float64
-			for _, se := range s.series["docker_exporter_resync_corrections_total"] {
-				corrected += se.value
-			}
+			s.Must(s.AtLeast(1, "docker_exporter_resyncs_total", "reason", "fell_behind"), "want a fell_behind resync")
 			// Proof that the daemon did drop events: otherwise the
 			// stream, not the resync, would have told.
-			s.must(corrected > 0, "want resync corrections: did the daemon drop nothing?")
+			s.Must(s.Sum("docker_exporter_resync_corrections_total") > 0, "want resync corrections: did the daemon drop nothing?")
 		})
 	}
 }
 
-// exporterUnderTest is an exporter and the proxy in front of its daemon.
-type exporterUnderTest struct {
-	t     *testing.T
-	e     *exporter
-	proxy *countproxy.Proxy
-}
-
-func (x *exporterUnderTest) signal(sig syscall.Signal) {
-	x.t.Helper()
-	if err := x.e.cmd.Process.Signal(sig); err != nil {
-		x.t.Fatalf("signal %v to the exporter: %v", sig, err)
+func sendSignal(t *testing.T, e *exporterproc.Exporter, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(e.Pid(), sig); err != nil {
+		t.Fatalf("signal %v to the exporter: %v", sig, err)
 	}
 }

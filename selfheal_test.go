@@ -146,8 +146,8 @@ func TestEventsDroppedForAStalledReaderAreHealedWithoutReconnect(t *testing.T) {
 			x := r.mustScrape()
 			checkCounts(t, snap, x, l.want)
 			for kind, n := range map[string]uint64{"missing": want.Missing, "ghost": want.Ghost, "changed": want.Changed} {
-				if !x.is(float64(n), "docker_exporter_resync_corrections_total", "kind", kind) {
-					t.Errorf("docker_exporter_resync_corrections_total{kind=%q} is not %d:\n%s", kind, n, x.dockerLines())
+				if !x.Is(float64(n), "docker_exporter_resync_corrections_total", "kind", kind) {
+					t.Errorf("docker_exporter_resync_corrections_total{kind=%q} is not %d:\n%s", kind, n, x.Lines())
 				}
 			}
 			r.requireTruth(snap)

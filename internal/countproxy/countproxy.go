@@ -40,8 +40,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	closed   bool
 	refusing bool
-	stall    chan struct{} // non-nil while event streams are held; closed to lift
-	lifted   chan struct{} // closed by Close, to let held streams go
+	stall    chan struct{}                  // non-nil while event streams are held; closed to lift
+	lifted   chan struct{}                  // closed by Close, to let held streams go
 	allow    func(method, path string) bool // nil: everything
 	rejected map[string]int
 	counts   map[string]int

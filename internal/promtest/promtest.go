@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,10 +22,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker-exporter/docker_exporter/internal/freeport"
+	"github.com/docker-exporter/docker_exporter/internal/logbuf"
 )
 
 // EnvRequire set to "1" (by .ci/run) makes a missing binary fail the test
@@ -105,7 +106,7 @@ func StartPrometheus(tb testing.TB, config string, files map[string]string) *Pro
 		writeFile(tb, dir, name, content)
 	}
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(tb)
+		addr := freeport.Addr(tb)
 		proc, portTaken := launch(tb, "prometheus", bin, dir, "http://"+addr+"/-/ready",
 			"--config.file="+filepath.Join(dir, "prometheus.yml"),
 			// A fresh TSDB per attempt: a process that lost the port race may
@@ -346,7 +347,7 @@ func StartAlertmanager(tb testing.TB, config string) *Alertmanager {
 	dir := tb.TempDir()
 	writeFile(tb, dir, "alertmanager.yml", config)
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(tb)
+		addr := freeport.Addr(tb)
 		proc, portTaken := launch(tb, "alertmanager", bin, dir, "http://"+addr+"/-/ready",
 			"--config.file="+filepath.Join(dir, "alertmanager.yml"),
 			"--storage.path="+filepath.Join(dir, "data"+strconv.Itoa(attempt)),
@@ -448,17 +449,6 @@ func writeFile(tb testing.TB, dir, name, content string) {
 	}
 }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func newClient(tb testing.TB) *http.Client {
 	c := &http.Client{Timeout: 10 * time.Second}
 	tb.Cleanup(c.CloseIdleConnections)
@@ -526,7 +516,7 @@ func nonNil(m map[string]string) map[string]string {
 type process struct {
 	name    string
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *logbuf.Buffer
 	exited  chan struct{} // closed once the process has exited; then waitErr is set
 	waitErr error
 	retired bool // lost the port race before serving, and was replaced
@@ -540,7 +530,7 @@ func launch(tb testing.TB, name, bin, dir, readyURL string, args ...string) (p *
 	tb.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	p = &process{name: name, cmd: cmd, log: &lockedBuffer{}, exited: make(chan struct{})}
+	p = &process{name: name, cmd: cmd, log: &logbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	// If the test binary dies without its cleanups, the server goes too.
 	cmd.SysProcAttr = sysProcAttr()
@@ -605,24 +595,6 @@ func (p *process) stop(tb testing.TB) {
 	if tb.Failed() {
 		tb.Logf("promtest: %s log:\n%s", p.name, p.log)
 	}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // SortAlerts orders alerts by their label sets, for stable messages.

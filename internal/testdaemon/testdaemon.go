@@ -5,6 +5,10 @@
 // socket. It needs root, dockerd, containerd, containerd-shim-runc-v2 and runc;
 // on Debian: apt-get install docker.io busybox-static.
 //
+// A daemon runs one Engine: Debian's dockerd 20.10 from PATH (Start), or
+// another dockerd with a runc of its own (Engine.Start), such as the current
+// Engine that `make engines` builds. ForEachEngine runs a test on each.
+//
 // Linux only.
 package testdaemon
 
@@ -14,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,7 +54,10 @@ const (
 
 // Daemon is a running private dockerd.
 type Daemon struct {
-	Host string // e.g. "unix:///tmp/dx123/docker.sock", usable as DOCKER_HOST / client.WithHost
+	Host   string // e.g. "unix:///tmp/dx123/docker.sock", usable as DOCKER_HOST / client.WithHost
+	Engine Engine // what it runs
+	// Version and APIVersion are the daemon's, from GET /version.
+	Version, APIVersion string
 
 	dir      string
 	lock     *os.File // flocked while the Daemon is in use; see sweepStale
@@ -71,25 +80,37 @@ type binaries struct {
 	dockerd, containerd, runc string
 }
 
-// Start starts a private dockerd and registers a t.Cleanup that removes all
-// its containers, stops it and deletes its directories. It skips the test (or
-// fails it when EnvRequire is "1") if dockerd is unavailable or won't start.
-func Start(t testing.TB) *Daemon {
+// Start starts a private daemon of the Default engine and registers a
+// t.Cleanup that removes all its containers, stops it and deletes its
+// directories. It skips the test (or fails it when EnvRequire is "1") if
+// dockerd is unavailable or won't start. Engine.Start does the same for
+// another engine.
+func Start(tb testing.TB) *Daemon {
+	tb.Helper()
+	return start(tb, Default())
+}
+
+func start(t testing.TB, eng Engine) *Daemon {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		unavailable(t, "dockerd needs root (euid %d)", os.Geteuid())
 	}
+	if eng.Dockerd == "" {
+		unavailable(t, "engine %s: %s", eng.Name, eng.missing)
+	}
+	bins := binaries{dockerd: eng.Dockerd, runc: eng.Runc}
 	searchPath := withSbin(os.Getenv("PATH"))
-	var bins binaries
 	for _, b := range []struct {
 		name string
 		dst  *string
 	}{
-		{"dockerd", &bins.dockerd},
 		{"containerd", &bins.containerd},
 		{"containerd-shim-runc-v2", new(string)}, // started by containerd via PATH
 		{"runc", &bins.runc},
 	} {
+		if *b.dst != "" {
+			continue
+		}
 		p, err := lookPath(b.name, searchPath)
 		if err != nil {
 			unavailable(t, "%v (apt-get install docker.io)", err)
@@ -102,9 +123,20 @@ func Start(t testing.TB) *Daemon {
 	if err != nil {
 		t.Fatalf("testdaemon: %v", err)
 	}
+	if eng.Runc != "" {
+		// Only runc goes before PATH, as a link in a directory of its own.
+		if err := os.Mkdir(filepath.Join(dir, "bin"), 0o700); err != nil {
+			t.Fatalf("testdaemon: %v", err)
+		}
+		if err := os.Symlink(eng.Runc, filepath.Join(dir, "bin", "runc")); err != nil {
+			t.Fatalf("testdaemon: %v", err)
+		}
+		searchPath = filepath.Join(dir, "bin") + ":" + searchPath
+	}
 	env := append(cleanEnv(), "PATH="+searchPath)
 	d := &Daemon{
 		Host:     "unix://" + filepath.Join(dir, "docker.sock"),
+		Engine:   eng,
 		dir:      dir,
 		lock:     lock,
 		sock:     filepath.Join(dir, "docker.sock"),
@@ -125,12 +157,15 @@ func Start(t testing.TB) *Daemon {
 	err = d.startLocked()
 	d.mu.Unlock()
 	if err != nil {
-		unavailable(t, "start private dockerd: %v", err)
+		unavailable(t, "start private %s: %v", eng.Name, err)
 	}
 	if d.cli, err = d.pickCLI(); err != nil {
 		unavailable(t, "%v", err)
 	}
-	t.Logf("testdaemon: dockerd ready on %s after %v (CLI %s)", d.Host, time.Since(begin).Round(time.Millisecond), d.cli)
+	if d.Version, d.APIVersion, err = d.serverVersion(); err != nil {
+		t.Fatalf("testdaemon: %v", err)
+	}
+	t.Logf("testdaemon: %s %s (API %s) ready on %s after %v (CLI %s)", eng.Name, d.Version, d.APIVersion, d.Host, time.Since(begin).Round(time.Millisecond), d.cli)
 	return d
 }
 
@@ -250,13 +285,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	}
 	// Our own --config-file keeps /etc/docker/daemon.json out. dockerd 20.10
 	// otherwise creates /etc/docker/key.json; this (config-file only) key
-	// moves it into our dir.
+	// moves it into our dir. The current Engine has no key.json and rejects
+	// unknown keys, but ignores this deprecated one by name.
 	cfg := fmt.Sprintf(`{"deprecated-key-path": %q}`, d.path("key.json"))
 	return os.WriteFile(d.path("daemon.json"), []byte(cfg), 0o600)
 }
 
 func (d *Daemon) dockerdArgs() []string {
-	return []string{
+	args := []string{
 		"--config-file", d.path("daemon.json"),
 		"--data-root", d.path("data"),
 		"--exec-root", d.path("exec"),
@@ -276,10 +312,16 @@ func (d *Daemon) dockerdArgs() []string {
 		// cgroupfs also on cgroup v2 hosts with systemd (20.10's default there
 		// is the systemd driver, which talks to the host's systemd).
 		"--exec-opt", "native.cgroupdriver=cgroupfs",
-		"--oom-score-adjust=0",
 		// The storage driver is left to dockerd: overlay2 where /tmp supports
-		// it (ext4 here), vfs otherwise (e.g. /tmp on overlayfs).
+		// it (ext4 here), vfs otherwise (e.g. /tmp on overlayfs). The current
+		// Engine uses the containerd image store, in our containerd.
 	}
+	// 20.10 lowers its own OOM score to -500 unless told otherwise; the
+	// current Engine no longer does, and has no such flag.
+	if dockerdHasFlag(d.bins.dockerd, "--oom-score-adjust") {
+		args = append(args, "--oom-score-adjust=0")
+	}
+	return args
 }
 
 // startLocked starts containerd (unless it is running) and dockerd and waits
@@ -324,6 +366,37 @@ func (d *Daemon) waitReady(p *proc, name string, check func() error) error {
 
 // ping checks that dockerd answers GET /_ping.
 func (d *Daemon) ping() error {
+	_, err := d.get("/_ping", 512)
+	return err
+}
+
+// API GETs path (e.g. "/v1.41/images/x/json") from the daemon's Engine API,
+// for what the docker CLI does not show, and returns the body of a 200.
+func (d *Daemon) API(tb testing.TB, path string) []byte {
+	tb.Helper()
+	body, err := d.get(path, 16<<20)
+	if err != nil {
+		tb.Fatalf("testdaemon: %v", err)
+	}
+	return body
+}
+
+// serverVersion is what GET /version says of the daemon.
+func (d *Daemon) serverVersion() (version, apiVersion string, err error) {
+	body, err := d.get("/version", 64<<10)
+	if err != nil {
+		return "", "", err
+	}
+	var v struct{ Version, APIVersion string }
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", "", fmt.Errorf("GET /version: %w: %s", err, body)
+	}
+	return v.Version, v.APIVersion, nil
+}
+
+// get GETs path over the daemon's socket and returns up to limit bytes of
+// the body of a 200.
+func (d *Daemon) get(path string, limit int64) ([]byte, error) {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dl net.Dialer
@@ -333,16 +406,19 @@ func (d *Daemon) ping() error {
 	}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	resp, err := c.Get("http://docker/_ping")
+	resp, err := c.Get("http://docker" + path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/_ping: %s: %s", resp.Status, body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
-	return nil
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return body, nil
 }
 
 func dialUnix(path string) error {
@@ -353,17 +429,10 @@ func dialUnix(path string) error {
 	return c.Close()
 }
 
-// pickCLI returns the first docker CLI that can talk to the daemon: docker
-// from PATH (may be a newer CLI; it negotiates the API version down to
-// dockerd 20.10's 1.41), else Debian's /usr/bin/docker.
+// pickCLI returns the first docker CLI that can talk to the daemon; see
+// cliCandidates.
 func (d *Daemon) pickCLI() (string, error) {
-	var cands []string
-	if p, err := exec.LookPath("docker"); err == nil {
-		cands = append(cands, p)
-	}
-	if p, err := lookPath("docker", withSbin("")); err == nil && (len(cands) == 0 || cands[0] != p) {
-		cands = append(cands, p)
-	}
+	cands := cliCandidates()
 	if len(cands) == 0 {
 		return "", errors.New("no docker CLI found")
 	}
@@ -379,6 +448,35 @@ func (d *Daemon) pickCLI() (string, error) {
 	}
 	return "", errors.Join(errs...)
 }
+
+// cliCandidates are the docker CLIs to try, in order: docker from PATH (may
+// be a newer CLI), then every other docker in the usual bin directories,
+// such as Debian's /usr/bin/docker (API 1.41). Each negotiates the API
+// version with the daemon: 1.41 with 20.10; with the current Engine (API
+// 1.56, down to 1.40) its own.
+func cliCandidates() []string {
+	var cands []string
+	if p, err := exec.LookPath("docker"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, dir := range filepath.SplitList(withSbin("")) {
+		p := filepath.Join(dir, "docker")
+		if isExecutable(p) && !slices.ContainsFunc(cands, func(c string) bool { return sameFile(c, p) }) {
+			cands = append(cands, p)
+		}
+	}
+	return cands
+}
+
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// CLI is the docker CLI that Docker runs, for tools that need one (make
+// docker, docker-compose's neighbours).
+func (d *Daemon) CLI() string { return d.cli }
 
 func (d *Daemon) run(stdin io.Reader, stdout, stderr io.Writer, args ...string) error {
 	cmd := exec.Command(d.cli, args...)
@@ -443,8 +541,9 @@ func (d *Daemon) cleanup(t testing.TB) {
 	d.lock.Close()
 }
 
-// runcRoot is where dockerd 20.10 tells runc (via the shim) to keep state:
-// <exec-root>/runtime-runc/<containerd namespace>.
+// runcRoot is where dockerd tells runc (via the shim) to keep state:
+// <exec-root>/runtime-runc/<containerd namespace>, on 20.10 as on the
+// current Engine.
 func runcRoot(dir string) string { return filepath.Join(dir, "exec", "runtime-runc", "moby") }
 
 // runcContainers lists the containers runc still has state for.
@@ -464,6 +563,10 @@ func runcContainers(dir string) []string {
 // not restart), their shims (which outlive containerd by design), mounts and
 // finally dir itself.
 func reap(dir, runc string) []error {
+	// The runc of the daemon's engine, if it had one, reads its own state.
+	if own := filepath.Join(dir, "bin", "runc"); isExecutable(own) {
+		runc = own
+	}
 	var errs []error
 	for _, id := range runcContainers(dir) {
 		if out, err := exec.Command(runc, "--root", runcRoot(dir), "delete", "--force", id).CombinedOutput(); err != nil {

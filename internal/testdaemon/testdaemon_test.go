@@ -1,6 +1,10 @@
 package testdaemon
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +28,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 
 func TestPrivateDaemonRunsContainers(t *testing.T) {
 	t.Parallel()
-	d := Start(t)
+	ForEachEngine(t, func(t *testing.T, eng Engine) {
+		t.Parallel()
+		privateDaemonRunsContainers(t, eng)
+	})
+}
+
+func privateDaemonRunsContainers(t *testing.T, eng Engine) {
+	d := eng.Start(t)
 	img := d.BusyboxImage(t)
 	if again := d.BusyboxImage(t); again != img {
 		t.Fatalf("second BusyboxImage = %q, want %q", again, img)
@@ -87,11 +98,12 @@ func TestPrivateDaemonRunsContainers(t *testing.T) {
 	}
 }
 
-// TestTwoDaemonsAreIndependent runs in parallel with the test above, so three
-// daemons run at once, as when several packages' tests use testdaemon.
+// TestTwoDaemonsAreIndependent runs a daemon of each engine side by side,
+// in parallel with the test above, so four daemons run at once, as when
+// several packages' tests use testdaemon.
 func TestTwoDaemonsAreIndependent(t *testing.T) {
 	t.Parallel()
-	a, b := Start(t), Start(t)
+	a, b := Default().Start(t), Current().Start(t)
 	if a.Host == b.Host {
 		t.Fatalf("both daemons on %s", a.Host)
 	}
@@ -102,5 +114,61 @@ func TestTwoDaemonsAreIndependent(t *testing.T) {
 	b.Docker(t, "run", "--rm", "--network", "none", b.BusyboxImage(t), "true")
 	if ps := a.Docker(t, "ps", "-q", "--no-trunc"); ps != id {
 		t.Fatalf("first daemon lists %q, want only %s", ps, id)
+	}
+}
+
+// TestEveryCLIWorksWithEveryEngine: each docker CLI testdaemon may pick
+// (Debian's 20.10, API 1.41, and a newer one on PATH) negotiates an API
+// version with each engine and can import, run and inspect there.
+func TestEveryCLIWorksWithEveryEngine(t *testing.T) {
+	t.Parallel()
+	ForEachEngine(t, func(t *testing.T, eng Engine) {
+		t.Parallel()
+		d := eng.Start(t)
+		bb, err := findStaticBusybox(withSbin(os.Getenv("PATH")))
+		if err != nil {
+			unavailable(t, "%v (apt-get install busybox-static)", err)
+		}
+		tarball, err := busyboxTar(bb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, cli := range cliCandidates() {
+			d.cli = cli
+			tag := fmt.Sprintf("dx-cli%d:test", i)
+			var stdout, stderr bytes.Buffer
+			if err := d.run(bytes.NewReader(tarball), &stdout, &stderr, "import", "--change", `CMD ["sh"]`, "-", tag); err != nil {
+				t.Fatalf("%s: %v\n%s", cli, err, stderr.Bytes())
+			}
+			if api := d.Docker(t, "version", "-f", "{{.Server.APIVersion}}"); api != d.APIVersion {
+				t.Errorf("%s: server API %q, GET /version says %q", cli, api, d.APIVersion)
+			}
+			id := d.Docker(t, "run", "-d", "--network", "none", tag, "sleep", "1000")
+			if img := d.Docker(t, "inspect", "-f", "{{.Config.Image}} {{.State.Status}}", id); img != tag+" running" {
+				t.Errorf("%s: inspect says %q, want %q", cli, img, tag+" running")
+			}
+			if ev := d.Docker(t, "events", "--since", "0", "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "container="+id, "--format", "{{.Action}}"); !strings.Contains(ev, "start") {
+				t.Errorf("%s: events of %s: %q, want a start", cli, id, ev)
+			}
+			t.Logf("%s: %s", cli, d.Docker(t, "version", "-f", "client API {{.Client.APIVersion}}, server API {{.Server.APIVersion}} (min {{.Server.MinAPIVersion}})"))
+		}
+	})
+}
+
+// TestCurrentEngineWithoutItsBinariesIsUnavailable: a current Engine whose
+// dockerd or runc is not there has no Dockerd, so that Start skips, or fails
+// under EnvRequire, saying which variable to fix.
+func TestCurrentEngineWithoutItsBinariesIsUnavailable(t *testing.T) {
+	for _, c := range []struct{ dockerd, runc, want string }{
+		{"", "", EnvCurrentDockerd + " and " + EnvCurrentRunc + " are not both set"},
+		{"/nonexistent/dockerd", "/bin/sh", EnvCurrentDockerd + "=/nonexistent/dockerd is not an executable"},
+		{"/bin/sh", "/nonexistent/runc", EnvCurrentRunc + "=/nonexistent/runc is not an executable"},
+	} {
+		t.Setenv(EnvCurrentDockerd, c.dockerd)
+		t.Setenv(EnvCurrentRunc, c.runc)
+		e := Current()
+		if e.Name != CurrentName || e.Dockerd != "" || !strings.Contains(e.missing, c.want) {
+			t.Errorf("dockerd %q, runc %q: %+v, want no Dockerd and a reason with %q", c.dockerd, c.runc, e, c.want)
+		}
 	}
 }

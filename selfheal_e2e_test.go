@@ -25,11 +25,14 @@ import (
 )
 
 // fillDaemonBuffer makes volume events until the daemon's buffer for the
-// stalled subscriber is full: dockerd's publisher then waits 100ms per
-// event for it, which shows as a slow request. From then on the daemon
-// drops every event for that subscriber. It gives up after 20,000 events.
+// stalled subscriber is full: dockerd's publisher then waits 100ms for it
+// on every event, which shows as requests that are all slow. A busy CPU
+// makes a request slow now and then, not five in a row, so it waits for
+// that. From then on the daemon drops every event for that subscriber. It
+// gives up after 20,000 events.
 func fillDaemonBuffer(tb testing.TB, d *testdaemon.Daemon) int {
 	tb.Helper()
+	const slowInARow = 5
 	cli, err := client.New(client.WithHost(d.Host))
 	if err != nil {
 		tb.Fatal(err)
@@ -45,21 +48,27 @@ func fillDaemonBuffer(tb testing.TB, d *testdaemon.Daemon) int {
 	)
 	for w := range 4 {
 		wg.Go(func() {
+			slow := 0
+			// One event a request: a volume made, then removed.
 			for i := 0; !full.Load() && n.Load() < 20_000; i++ {
-				name := fmt.Sprintf("filler-%d-%d", w, i)
+				name := fmt.Sprintf("filler-%d-%d", w, i/2)
 				begin := time.Now()
-				if _, err := cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name}); err != nil {
+				var err error
+				if i%2 == 0 {
+					_, err = cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name})
+				} else {
+					_, err = cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
-				if _, err := cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
-					errs <- err
-					return
-				}
-				// Two events; one of them waited for the subscriber.
-				if n.Add(2) > 1024 && time.Since(begin) >= 90*time.Millisecond {
+				if time.Since(begin) < 95*time.Millisecond {
+					slow = 0
+				} else if slow++; slow == slowInARow && n.Load() > 1024 {
 					full.Store(true)
 				}
+				n.Add(1)
 			}
 		})
 	}

@@ -38,8 +38,12 @@ func engine(b *testing.B, n int, opts fakeengine.Options) (*fakeengine.Engine, *
 // following runs a store against cli until the benchmark ends and waits
 // for its first sync.
 func following(b *testing.B, cli *client.Client) *store.Store {
+	return followingWith(b, cli, store.Config{InspectConcurrency: 16})
+}
+
+func followingWith(b *testing.B, cli *client.Client, cfg store.Config) *store.Store {
 	b.Helper()
-	st := store.New(cli, store.Config{InspectConcurrency: 16})
+	st := store.New(cli, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -209,18 +213,8 @@ func BenchmarkIdleResync(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
 			e, cli := engine(b, n, fakeengine.Options{})
-			st := store.New(cli, store.Config{ResyncInterval: time.Nanosecond})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				st.Run(ctx)
-			}()
-			b.Cleanup(func() {
-				cancel()
-				<-done
-			})
-			waitStatus(b, st, time.Minute, func(s store.Status) bool { return s.Up && s.Resyncs.Interval > 0 })
+			st := followingWith(b, cli, store.Config{ResyncInterval: time.Nanosecond})
+			waitStatus(b, st, time.Minute, func(s store.Status) bool { return s.Resyncs.Interval > 0 })
 			inspects := e.Requests()["GET /containers/{id}/json"]
 			for b.Loop() {
 				next := st.Status().Resyncs.Interval + 1

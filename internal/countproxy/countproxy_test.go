@@ -198,6 +198,27 @@ func TestRefuseAnswersBadGatewayUntilLifted(t *testing.T) {
 // passed on as it comes (the first event arrives while the daemon still holds
 // the response open), that Close aborts the stream at both ends, and that the
 // proxy leaves no goroutine behind.
+// followEvents GETs /events through c and sends each line it reads; at the
+// end of the stream it closes lines after sending the read error on readErr.
+func followEvents(t *testing.T, c *http.Client) (lines <-chan string, readErr <-chan error) {
+	t.Helper()
+	resp, err := c.Get("http://docker/v1.41/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	out, errs := make(chan string), make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			out <- sc.Text()
+		}
+		errs <- sc.Err()
+		close(out)
+	}()
+	return out, errs
+}
+
 func TestStreamsEventsAndCloseEndsEverything(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	func() {
@@ -210,22 +231,7 @@ func TestStreamsEventsAndCloseEndsEverything(t *testing.T) {
 		defer p.Close()
 		c := unixClient(p.Socket)
 		defer c.CloseIdleConnections()
-
-		resp, err := c.Get("http://docker/v1.41/events")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		lines := make(chan string)
-		readErr := make(chan error, 1)
-		go func() {
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			readErr <- sc.Err()
-			close(lines)
-		}()
+		lines, readErr := followEvents(t, c)
 		next := func(want string) {
 			t.Helper()
 			select {
@@ -292,19 +298,7 @@ func TestStallEventsHoldsTheStreamUntilLifted(t *testing.T) {
 	defer p.Close()
 	c := unixClient(p.Socket)
 	defer c.CloseIdleConnections()
-	resp, err := c.Get("http://docker/v1.41/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	lines := make(chan string, 2)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines, _ := followEvents(t, c)
 	if l := <-lines; l != `{"Action":"start"}` {
 		t.Fatalf("first line %q", l)
 	}

@@ -10,6 +10,10 @@ VERSION   := $(shell cat VERSION)
 GOOS      ?= $(shell $(GO) env GOOS)
 GOARCH    ?= $(shell $(GO) env GOARCH)
 PROMU     := $(GO) tool -modfile=tools/go.mod promu
+# gotestsum (pinned in the same tools module) runs go test and prints a line
+# per test and subtest, so the output names the engine each ran on, with
+# the whole output of any test that failed.
+GOTESTSUM := $(GO) tool -modfile=tools/go.mod gotestsum
 BUILD_DIR := .build/$(GOOS)-$(GOARCH)
 
 DOCKER            ?= docker
@@ -97,7 +101,7 @@ FUZZTIME ?= 10s
 
 test: vet engines
 	DOCKER_EXPORTER_CURRENT_DOCKERD=$(CURRENT_DOCKERD) DOCKER_EXPORTER_CURRENT_RUNC=$(CURRENT_RUNC) \
-		$(GO) test -race -count=1 -timeout 30m ./...
+		$(GOTESTSUM) --format testname --format-hide-empty-pkg -- -race -count=1 -timeout 30m ./...
 	cd examples/grafana/generate && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzEventSequence$$' -fuzztime $(FUZZTIME) ./store/
 	$(GO) test -run '^$$' -fuzz '^FuzzLabelsGiveValidExposition$$' -fuzztime $(FUZZTIME) ./collector/

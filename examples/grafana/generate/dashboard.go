@@ -86,6 +86,7 @@ func buildDashboard() (dashboard.Dashboard, error) {
 		WithPanel(connectionTimeline(ids.next())).
 		WithPanel(lastEventAge(ids.next())).
 		WithPanel(reconnects(ids.next())).
+		WithPanel(resyncs(ids.next())).
 		WithPanel(daemonInfo(ids.next())))
 
 	return b.Build()
@@ -377,6 +378,27 @@ func reconnects(id uint32) *timeseries.PanelBuilder {
 			"increase(docker_exporter_event_stream_reconnects_total[$__rate_interval])",
 			"{{instance}}")).
 		Span(8).Height(6).
+		Unit("short").
+		Min(0).
+		DrawStyle(common.GraphDrawStyleBars).
+		FillOpacity(60).
+		Legend(legendList()).
+		Tooltip(tooltipAll())
+}
+
+func resyncs(id uint32) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().
+		Id(id).
+		Title("Resyncs and what they mended").
+		Description("Resyncs per interval by reason (interval, or fell_behind: events reached the exporter late), and the containers they found wrong by kind (missing, ghost, changed). Corrections mean the daemon dropped events for a reader that fell behind: give the exporter more CPU.").
+		Datasource(datasource).
+		WithTarget(query("A",
+			"sum by (instance, reason) (increase(docker_exporter_resyncs_total[$__rate_interval]))",
+			"resyncs {{reason}} {{instance}}")).
+		WithTarget(query("B",
+			"sum by (instance, kind) (increase(docker_exporter_resync_corrections_total[$__rate_interval]))",
+			"mended {{kind}} {{instance}}")).
+		Span(24).Height(6).
 		Unit("short").
 		Min(0).
 		DrawStyle(common.GraphDrawStyleBars).

@@ -1,6 +1,7 @@
 package cgroupstats
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -254,5 +255,24 @@ func TestControllerListsAreMatchedByWholeName(t *testing.T) {
 	}
 	if (cgroupLine{}).hasController("cpu") {
 		t.Error("the v2 line names a controller")
+	}
+}
+
+func TestCgroupPathsMayNotLeaveTheRoot(t *testing.T) {
+	for _, tc := range []struct {
+		path    string
+		want    string
+		wantErr error
+	}{
+		{"/docker/ab", "/r/docker/ab", nil},
+		{"/", "/r", nil},
+		{"/../docker-ab.scope", "", ErrOutsideNamespace},
+		{"/system.slice/../../etc", "", ErrOutsideNamespace},
+		{"/docker/ab (deleted)", "", ErrGone},
+	} {
+		got, err := cgroupDir("/r", tc.path)
+		if !errors.Is(err, tc.wantErr) || got != tc.want {
+			t.Errorf("cgroupDir(/r, %q) = %q, %v; want %q, %v", tc.path, got, err, tc.want, tc.wantErr)
+		}
 	}
 }

@@ -144,7 +144,7 @@ func (r *Reader) Read(pid int) (Usage, error) {
 	}
 	proc := filepath.Join(r.procRoot, strconv.Itoa(pid))
 	path := filepath.Join(proc, "cgroup")
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		if isGone(err) {
 			return Usage{}, fmt.Errorf("cgroupstats: pid %d: %w", pid, ErrGone)
@@ -319,7 +319,7 @@ func (rd *reading) file(field, path string) ([]byte, bool) {
 	if data, ok := rd.cache[path]; ok {
 		return data, true
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		rd.notExist = rd.notExist || isGone(err)
 		rd.errs = append(rd.errs, fmt.Errorf("%s: %w", field, err))
@@ -416,7 +416,7 @@ func (rd *reading) blockIO(sp spec) {
 		if path == "" {
 			continue // the controller's absence is already noted
 		}
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err == nil {
 			var read, write uint64
 			var entries int

@@ -307,17 +307,19 @@ type reading struct {
 	u        Usage
 	errs     []error
 	notExist bool // some file was missing
-	cache    map[string][]byte
+
+	// The last file read, as v2's cpu.stat serves two figures in a row.
+	lastPath string
+	lastData []byte
 }
 
 // file returns path's contents, or false after noting why field is absent.
-// A file read for two figures (cpu.stat) is read once.
 func (rd *reading) file(field, path string) ([]byte, bool) {
 	if path == "" {
 		return nil, false // the controller's absence is already noted
 	}
-	if data, ok := rd.cache[path]; ok {
-		return data, true
+	if path == rd.lastPath {
+		return rd.lastData, true
 	}
 	data, err := readFile(path)
 	if err != nil {
@@ -325,11 +327,22 @@ func (rd *reading) file(field, path string) ([]byte, bool) {
 		rd.errs = append(rd.errs, fmt.Errorf("%s: %w", field, err))
 		return nil, false
 	}
-	if rd.cache == nil {
-		rd.cache = make(map[string][]byte)
-	}
-	rd.cache[path] = data
+	rd.lastPath, rd.lastData = path, data
 	return data, true
+}
+
+// value reads a single-value file.
+func (rd *reading) value(field, path string) (uint64, bool) {
+	data, ok := rd.file(field, path)
+	if !ok {
+		return 0, false
+	}
+	n, err := parseValue(data)
+	if err != nil {
+		rd.bad(field, path, err)
+		return 0, false
+	}
+	return n, true
 }
 
 // bad notes that field is absent because path holds what it cannot parse.
@@ -373,13 +386,7 @@ func (rd *reading) cgroup(sp spec) {
 		}
 	}
 
-	if data, ok := rd.file("memory", sp.memory); ok {
-		if n, err := parseValue(data); err != nil {
-			rd.bad("memory", sp.memory, err)
-		} else {
-			u.Memory, u.HasMemory = n, true
-		}
-	}
+	u.Memory, u.HasMemory = rd.value("memory", sp.memory)
 	if data, ok := rd.file("working set", sp.memoryStat); ok && u.HasMemory {
 		if inactive, err := parseKeyed(data, sp.inactiveKey); err != nil {
 			rd.bad("working set", sp.memoryStat, err)
@@ -397,13 +404,7 @@ func (rd *reading) cgroup(sp spec) {
 
 	rd.blockIO(sp)
 
-	if data, ok := rd.file("pids", sp.pids); ok {
-		if n, err := parseValue(data); err != nil {
-			rd.bad("pids", sp.pids, err)
-		} else {
-			u.PIDs, u.HasPIDs = n, true
-		}
-	}
+	u.PIDs, u.HasPIDs = rd.value("pids", sp.pids)
 }
 
 // blockIO takes the first of sp.blockIO that has device lines, else zero

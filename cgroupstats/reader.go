@@ -24,7 +24,9 @@ var (
 	// lies outside the reader's cgroup namespace: the kernel then shows a
 	// path relative to the reader's own cgroup ("/../docker-<id>.scope")
 	// that names no directory under the cgroup root. An exporter in a
-	// container needs --cgroupns=host to see whole paths.
+	// container needs --cgroupns=host to see whole paths (Docker's default
+	// on v2 is a private one). Only the reader's namespace matters: a
+	// container in its own still shows its whole path to a host reader.
 	ErrOutsideNamespace = errors.New("cgroup outside the reader's cgroup namespace")
 )
 

@@ -436,8 +436,13 @@ func scrapesNeverCallTheDaemon(t *testing.T, eng testdaemon.Engine) {
 			}
 		}
 		n1, after := afterResync()
-		if made, want := countproxy.Diff(before, after), map[string]int{lists: n1 - n0}; !maps.Equal(made, want) {
-			t.Fatalf("100 scrapes %s and %d resyncs made %v; want only the resyncs' lists, %v", what, n1-n0, made, want)
+		made := countproxy.Diff(before, after)
+		// The next resync's list may be on its way already.
+		if made[lists] == n1-n0+1 {
+			made[lists] = n1 - n0
+		}
+		if want := map[string]int{lists: n1 - n0}; !maps.Equal(made, want) {
+			t.Fatalf("100 scrapes %s and %d resyncs made %v; want only the resyncs' lists, %v (or one more, in flight)", what, n1-n0, made, want)
 		}
 	}
 	scrapes("of a synced exporter")
@@ -458,7 +463,7 @@ func scrapesNeverCallTheDaemon(t *testing.T, eng testdaemon.Engine) {
 	// nothing else may happen.
 	inspect := "GET /containers/" + ids["running0"] + "/json"
 	for k, n := range countproxy.Diff(requests, after) {
-		if !(k == inspect && n <= 1) && !(k == lists && n == n1-n0) {
+		if !(k == inspect && n <= 1) && !(k == lists && (n == n1-n0 || n == n1-n0+1)) {
 			t.Fatalf("after docker kill the exporter made %d x %q; want at most one %q and %d x %q (the resyncs)", n, k, inspect, n1-n0, lists)
 		}
 	}

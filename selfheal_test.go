@@ -199,10 +199,14 @@ func TestIdleResyncCostsOneListAndScrapesNone(t *testing.T) {
 	}
 	last := r.waitStore("five more resyncs", func(s store.Snapshot) bool { return s.Status.Resyncs.Interval >= from+5 })
 	got := r.e.Requests()
-	resyncs := last.Status.Resyncs.Interval - from
-	want := map[string]int{"GET /containers/json": int(resyncs)}
-	if !maps.Equal(got, want) {
-		t.Fatalf("%d idle resyncs and 20 scrapes made %v, want %v", resyncs, got, want)
+	resyncs := int(last.Status.Resyncs.Interval - from)
+	// The next resync's list may be on its way already: one list per
+	// resync, and at most one more in flight.
+	if lists := got["GET /containers/json"]; lists == resyncs+1 {
+		got["GET /containers/json"] = resyncs
+	}
+	if want := map[string]int{"GET /containers/json": resyncs}; !maps.Equal(got, want) {
+		t.Fatalf("%d idle resyncs and 20 scrapes made %v, want %v (or one list more, in flight)", resyncs, got, want)
 	}
 	if c := last.Status.Corrections; c != (store.Corrections{}) {
 		t.Fatalf("idle resyncs corrected %+v, want nothing", c)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // A container run with --network host shares the host's network
@@ -61,4 +62,25 @@ func (rd *reading) network(proc, host string, hostErr error) {
 		return
 	}
 	rd.u.Network, rd.u.HasNetwork = ifaces, true
+}
+
+// Interfaces reads the interfaces of pid's network namespace but lo,
+// without asking whose namespace it is: for a caller that knows the
+// container is not on the host's network (Docker's NetworkMode) where Read
+// could not tell, as for an exporter that runs without ptrace access to
+// other users' processes.
+func (r *Reader) Interfaces(pid int) ([]Interface, error) {
+	path := filepath.Join(r.procRoot, strconv.Itoa(pid), "net", "dev")
+	data, err := readFile(path)
+	if err != nil {
+		if isGone(err) {
+			return nil, fmt.Errorf("cgroupstats: pid %d: %w", pid, ErrGone)
+		}
+		return nil, fmt.Errorf("cgroupstats: %w", err)
+	}
+	ifaces, err := parseNetDev(data)
+	if err != nil {
+		return nil, fmt.Errorf("cgroupstats: %s: %w", path, err)
+	}
+	return ifaces, nil
 }

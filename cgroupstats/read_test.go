@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -446,5 +447,24 @@ func TestReadFailsWhenTheContainersCgroupCannotBeFound(t *testing.T) {
 				t.Errorf("Read: %v, want it to say %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestInterfacesReadsTheNamespaceWithoutAskingWhose(t *testing.T) {
+	tree := copyTree(t, "v1-cgroupfs")
+	// Without access to the namespace links, Read cannot tell whose
+	// namespace it is and leaves the network out; Interfaces reads it.
+	remove(filepath.Join("proc", strconv.Itoa(v1Pid), "ns", "net")).apply(t, tree)
+	r := newReader(t, tree)
+	u, err := r.Read(v1Pid)
+	if err != nil || u.HasNetwork {
+		t.Fatalf("Read: %v, network %v; want it left out", err, u.HasNetwork)
+	}
+	ifaces, err := r.Interfaces(v1Pid)
+	if err != nil || len(ifaces) == 0 || ifaces[0].Name == "lo" {
+		t.Fatalf("Interfaces = %+v, %v; want the namespace's interfaces but lo", ifaces, err)
+	}
+	if _, err := r.Interfaces(absentPid); !errors.Is(err, cgroupstats.ErrGone) {
+		t.Fatalf("Interfaces of a pid that is gone: %v, want ErrGone", err)
 	}
 }

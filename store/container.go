@@ -47,6 +47,13 @@ type Container struct {
 	Started  time.Time
 	Finished time.Time
 
+	// Pid is the host pid of the container's init process while it runs
+	// (0 otherwise), and NetworkMode its HostConfig.NetworkMode ("host",
+	// "none", "bridge", "container:<id>", a network's name): what a reader
+	// of the kernel's figures for it needs.
+	Pid         int
+	NetworkMode string
+
 	// deathCountedAt is the FinishedAt of a death that reconciliation counted;
 	// a die event for that same death, replayed later, must not count again.
 	deathCountedAt time.Time
@@ -129,6 +136,7 @@ func apply(c Container, ev events.Message) (Container, effect) {
 		if !at.Before(c.Started) && !at.Before(c.Finished) {
 			c.State = "exited"
 			c.Finished = at
+			c.Pid = 0
 			if code, err := strconv.Atoi(attrs["exitCode"]); err == nil {
 				c.ExitCode, c.HasExitCode = code, true
 			}
@@ -212,11 +220,17 @@ func fromInspect(r container.InspectResponse) Container {
 		c.Image = r.Config.Image
 		c.Labels = r.Config.Labels
 	}
+	if r.HostConfig != nil {
+		c.NetworkMode = string(r.HostConfig.NetworkMode)
+	}
 	if s := r.State; s != nil {
 		c.State = string(s.Status)
 		c.OOMKilled = s.OOMKilled
 		c.Started = parseTime(s.StartedAt)
 		c.Finished = parseTime(s.FinishedAt)
+		if c.running() {
+			c.Pid = s.Pid
+		}
 		if s.Health != nil && s.Health.Status != container.NoHealthcheck && s.Health.Status != "" {
 			c.Health = string(s.Health.Status)
 			c.FailingStreak = s.Health.FailingStreak

@@ -76,6 +76,8 @@ type EventKind struct {
 // DaemonInfo describes the daemon, as read at the last (re)connect.
 type DaemonInfo struct {
 	Version, APIVersion, OS, Arch, KernelVersion string
+	// MemTotal is the daemon host's memory in bytes.
+	MemTotal int64
 }
 
 // Status is what the store knows of its own link to the daemon.
@@ -278,6 +280,7 @@ func (s *Store) daemonInfo(ctx context.Context) (DaemonInfo, time.Time, error) {
 		OS:            info.Info.OSType,
 		Arch:          info.Info.Architecture,
 		KernelVersion: info.Info.KernelVersion,
+		MemTotal:      info.Info.MemTotal,
 	}, parseTime(info.Info.SystemTime), nil
 }
 

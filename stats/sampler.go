@@ -1,0 +1,256 @@
+package stats
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/docker-exporter/docker_exporter/store"
+)
+
+// Containers is where the sampler learns which containers run; *store.Store
+// is one.
+type Containers interface {
+	Snapshot() store.Snapshot
+	Subscribe() (changed <-chan struct{}, cancel func())
+}
+
+// Source reads one running container's usage. An error wrapping ErrGone
+// means the container stopped or vanished meanwhile.
+type Source interface {
+	Read(ctx context.Context, c *store.Container) (Usage, error)
+	// Name says where the figures come from, for the log and a self-metric:
+	// "cgroup" or "api".
+	Name() string
+}
+
+// Config tunes a Sampler. Zero values take the defaults noted.
+type Config struct {
+	// Interval is how often every running container is read (default 15s).
+	Interval time.Duration
+	// Concurrency bounds the reads in flight (default 4): the stats API
+	// answers each in the daemon's time.
+	Concurrency int
+	// Timeout bounds one read (default 10s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Interval <= 0 {
+		c.Interval = 15 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// newcomerDelay is how soon after the store changes a container that
+// started since the last sample is read, rather than at the next interval.
+// It also bounds how often store changes (one per event) can cost a look.
+const newcomerDelay = time.Second
+
+// Sample is the usage of the containers that ran at one moment, by id. A
+// published Sample is never modified.
+type Sample struct {
+	Seq      uint64 // counts samples, so a reader can tell a new one
+	At       time.Time
+	Duration time.Duration // how long the reads took
+	Source   string
+	ByID     map[string]Usage
+	// Started is when each container in ByID last started, as the store
+	// said when it was read: figures of an earlier run are not this one's.
+	Started map[string]time.Time
+}
+
+// Sampler reads the usage of every running or paused container of the
+// store every Interval, and soon after one starts, and keeps the latest.
+type Sampler struct {
+	containers Containers
+	src        Source
+	cfg        Config
+	log        *slog.Logger
+
+	mu     sync.RWMutex
+	latest Sample
+
+	warned bool // a read failure was logged at WARN: the rest go to debug
+}
+
+// New makes a sampler; Run samples.
+func New(containers Containers, src Source, cfg Config) *Sampler {
+	cfg = cfg.withDefaults()
+	return &Sampler{containers: containers, src: src, cfg: cfg, log: cfg.Logger,
+		latest: Sample{Source: src.Name(), ByID: map[string]Usage{}, Started: map[string]time.Time{}}}
+}
+
+// Latest returns the newest sample. It never reads anything.
+func (s *Sampler) Latest() Sample {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.latest
+}
+
+// Run samples until ctx ends.
+func (s *Sampler) Run(ctx context.Context) {
+	changed, cancel := s.containers.Subscribe()
+	defer cancel()
+	tick := time.NewTicker(s.cfg.Interval)
+	defer tick.Stop()
+	soon := time.NewTimer(0)
+	defer soon.Stop()
+	armed := true // the first sample: as soon as the store has containers
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.sample(ctx, false)
+		case <-changed:
+			if !armed {
+				soon.Reset(newcomerDelay)
+				armed = true
+			}
+		case <-soon.C:
+			armed = false
+			s.sample(ctx, true)
+		}
+	}
+}
+
+// sample reads the running containers: all of them, or with onlyNew those
+// the latest sample lacks (a container that started since).
+func (s *Sampler) sample(ctx context.Context, onlyNew bool) {
+	begin := time.Now()
+	prev := s.Latest()
+	var targets []*store.Container
+	running := make(map[string]bool)
+	for _, c := range s.containers.Snapshot().Containers {
+		if c.State != "running" && c.State != "paused" {
+			continue
+		}
+		running[c.ID] = true
+		if onlyNew && prev.Started[c.ID].Equal(c.Started) {
+			if _, ok := prev.ByID[c.ID]; ok {
+				continue
+			}
+		}
+		targets = append(targets, c)
+	}
+	if onlyNew && len(targets) == 0 && len(running) == len(prev.ByID) {
+		return
+	}
+	read := s.readAll(ctx, targets)
+	if ctx.Err() != nil {
+		return
+	}
+	next := Sample{Seq: prev.Seq + 1, At: time.Now(), Duration: time.Since(begin), Source: prev.Source,
+		ByID: make(map[string]Usage, len(running)), Started: make(map[string]time.Time, len(running))}
+	if onlyNew {
+		// The others keep their figures, while they still run.
+		for id, u := range prev.ByID {
+			if running[id] {
+				next.ByID[id], next.Started[id] = u, prev.Started[id]
+			}
+		}
+	}
+	for i, c := range targets {
+		r := read[i]
+		if r.err != nil {
+			continue
+		}
+		u := r.u
+		if old, ok := prev.ByID[c.ID]; ok && prev.Started[c.ID].Equal(c.Started) {
+			u = monotonic(old, u)
+		}
+		next.ByID[c.ID], next.Started[c.ID] = u, c.Started
+	}
+	s.mu.Lock()
+	s.latest = next
+	s.mu.Unlock()
+}
+
+type reading struct {
+	u   Usage
+	err error
+}
+
+func (s *Sampler) readAll(ctx context.Context, targets []*store.Container) []reading {
+	out := make([]reading, len(targets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.cfg.Concurrency, len(targets)) {
+		wg.Go(func() {
+			for i := range next {
+				rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+				out[i].u, out[i].err = s.src.Read(rctx, targets[i])
+				cancel()
+			}
+		})
+	}
+feed:
+	for i := range targets {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	for i, r := range out {
+		switch {
+		case r.err == nil, ctx.Err() != nil:
+		case errors.Is(r.err, ErrGone):
+			s.log.Debug("container gone before its usage was read", "name", targets[i].Name)
+		case !s.warned:
+			s.warned = true
+			s.log.Warn("cannot read a container's usage; leaving it out (further failures are logged at debug)",
+				"name", targets[i].Name, "source", s.src.Name(), "err", r.err)
+		default:
+			s.log.Debug("cannot read a container's usage; leaving it out", "name", targets[i].Name, "err", r.err)
+		}
+	}
+	return out
+}
+
+// monotonic keeps the counters of one run of a container from going back:
+// a figure read lower than before (a file read mid-update, an interface
+// gone) keeps its last value, so that Prometheus sees no reset.
+func monotonic(old, u Usage) Usage {
+	if u.HasCPU && old.HasCPU {
+		u.CPUSeconds = max(u.CPUSeconds, old.CPUSeconds)
+	}
+	if u.HasThrottled && old.HasThrottled {
+		u.ThrottledSeconds = max(u.ThrottledSeconds, old.ThrottledSeconds)
+	}
+	if u.HasBlockIO && old.HasBlockIO {
+		u.BlockReadBytes = max(u.BlockReadBytes, old.BlockReadBytes)
+		u.BlockWriteBytes = max(u.BlockWriteBytes, old.BlockWriteBytes)
+	}
+	if len(u.Networks) > 0 && len(old.Networks) > 0 {
+		before := make(map[string]Interface, len(old.Networks))
+		for _, n := range old.Networks {
+			before[n.Name] = n
+		}
+		nets := make([]Interface, len(u.Networks))
+		for i, n := range u.Networks {
+			if o, ok := before[n.Name]; ok {
+				n.RxBytes, n.TxBytes = max(n.RxBytes, o.RxBytes), max(n.TxBytes, o.TxBytes)
+				n.RxPackets, n.TxPackets = max(n.RxPackets, o.RxPackets), max(n.TxPackets, o.TxPackets)
+			}
+			nets[i] = n
+		}
+		u.Networks = nets
+	}
+	return u
+}

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/docker-exporter/docker_exporter/stats"
 	"github.com/docker-exporter/docker_exporter/store"
 )
 
@@ -62,3 +64,65 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	}
 }
+
+// syntheticUsage is a sample with every figure and one interface for each
+// running or paused container of snap.
+func syntheticUsage(snap store.Snapshot) fixedUsage {
+	sample := fixedUsage{Seq: 1, At: at(5), Source: "cgroup", ByID: map[string]stats.Usage{}, Started: map[string]time.Time{}}
+	for i, c := range snap.Containers {
+		if c.State != "running" && c.State != "paused" {
+			continue
+		}
+		sample.ByID[c.ID] = stats.Usage{
+			CPUSeconds: float64(i) * 1.25, HasCPU: true, ThrottledSeconds: 0.5, HasThrottled: i%2 == 0,
+			MemoryBytes: uint64(i) << 20, HasMemory: true, WorkingSetBytes: uint64(i) << 19, HasWorkingSet: true,
+			LimitBytes: 1 << 30, HasLimit: i%2 == 0, BlockReadBytes: uint64(i) * 4096, BlockWriteBytes: uint64(i) * 8192,
+			HasBlockIO: true, PIDs: uint64(i%50 + 1), HasPIDs: true,
+			Networks: []stats.Interface{{Name: "eth0", RxBytes: uint64(i) * 1000, TxBytes: uint64(i) * 2000, RxPackets: uint64(i), TxPackets: uint64(i)}},
+		}
+		sample.Started[c.ID] = c.Started
+	}
+	return sample
+}
+
+// BenchmarkScrapeWithUsage measures what resource usage adds to a scrape of
+// n containers that all run: the same scrape with usage=false, and with a
+// new sample each iteration (the worst case: the usage section is rendered
+// again, not copied).
+func BenchmarkScrapeWithUsage(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		snap := syntheticSnapshot(n)
+		for i, c := range snap.Containers {
+			running := *c
+			running.State = "running"
+			snap.Containers[i] = &running
+		}
+		for _, withUsage := range []bool{false, true} {
+			usage := &nextSample{sample: syntheticUsage(snap)}
+			cfg := Config{}
+			if withUsage {
+				cfg.Usage = usage
+			}
+			handler := Handler(New(fixedSource(snap), cfg), HandlerOpts{})
+			b.Run(fmt.Sprintf("containers=%d/usage=%t", n, withUsage), func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				var size int
+				for b.Loop() {
+					usage.sample.Seq++
+					rec := httptest.NewRecorder()
+					handler.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d", rec.Code)
+					}
+					size = rec.Body.Len()
+				}
+				b.ReportMetric(float64(size), "bytes/scrape")
+			})
+		}
+	}
+}
+
+// nextSample serves its sample, whose Seq the benchmark moves on.
+type nextSample struct{ sample fixedUsage }
+
+func (n *nextSample) Latest() stats.Sample { return stats.Sample(n.sample) }

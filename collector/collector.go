@@ -39,6 +39,8 @@ type Config struct {
 	// Labels lists the container label keys exported on
 	// docker_container_labels; "*" exports all of them. Empty exports none.
 	Labels []string
+	// Usage, if not nil, gives the containers' resource usage.
+	Usage UsageSource
 }
 
 // Exposition renders the store's state as Prometheus text. It is safe for
@@ -48,10 +50,13 @@ type Exposition struct {
 	allLabels bool
 	labels    map[string]bool
 
+	usage UsageSource
+
 	mu         sync.Mutex
 	generation uint64 // of the current render, to sweep what it did not use
 	containers map[*store.Container]*renderedContainer
 	counts     map[string]*renderedCounts
+	usageCache usageCache
 }
 
 // Exposition is also a Gatherer, for tests and linting; the HTTP handler
@@ -62,6 +67,7 @@ var _ prometheus.Gatherer = (*Exposition)(nil)
 func New(source Source, cfg Config) *Exposition {
 	x := &Exposition{
 		source:     source,
+		usage:      cfg.Usage,
 		labels:     make(map[string]bool),
 		containers: make(map[*store.Container]*renderedContainer),
 		counts:     make(map[string]*renderedCounts),
@@ -142,6 +148,7 @@ func (x *Exposition) WriteTo(w io.Writer) (int64, error) {
 type page struct {
 	containers []*containerLines
 	counts     []*countLines
+	usage      []byte
 	summary    []byte
 }
 
@@ -181,6 +188,9 @@ func (p page) writeTo(w io.Writer) (int64, error) {
 				return n, err
 			}
 		}
+	}
+	if err := write(p.usage); err != nil {
+		return n, err
 	}
 	return n, write(p.summary)
 }
@@ -228,6 +238,7 @@ func (x *Exposition) render() page {
 		p.counts[i] = r.lines
 	}
 	x.sweep()
+	p.usage = x.renderUsage(containers)
 	p.summary = renderSummary(containers, snap)
 	return p
 }

@@ -90,28 +90,32 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := New(fixedSource(tt.snap), Config{Labels: tt.labels})
-			golden := filepath.Join("testdata", tt.name+".prom")
-			if *update {
-				if err := os.WriteFile(golden, exposition(t, c), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := testutil.GatherAndCompare(c, bytes.NewReader(want)); err != nil {
-				t.Error(err)
-			}
-			problems, err := testutil.GatherAndLint(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range problems {
-				t.Errorf("lint: %s: %s", p.Metric, p.Text)
-			}
+			checkGolden(t, tt.name, New(fixedSource(tt.snap), Config{Labels: tt.labels}))
 		})
+	}
+}
+
+// checkGolden compares what x gathers with testdata/<name>.prom (written
+// anew with -update) and lints it.
+func checkGolden(t *testing.T, name string, x *Exposition) {
+	t.Helper()
+	golden := filepath.Join("testdata", name+".prom")
+	if *update {
+		writeGolden(t, golden, x)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.GatherAndCompare(x, bytes.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	problems, err := testutil.GatherAndLint(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
 
@@ -141,6 +145,25 @@ func TestAnyLabelBytesGiveValidOutput(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// writeGolden writes what x gathers as the text format, labels sorted as
+// testutil.GatherAndCompare reads them.
+func writeGolden(t *testing.T, path string, x *Exposition) {
+	t.Helper()
+	fams, err := x.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, mf := range fams {
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

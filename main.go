@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +30,9 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/docker-exporter/docker_exporter/cgroupstats"
 	"github.com/docker-exporter/docker_exporter/collector"
+	"github.com/docker-exporter/docker_exporter/stats"
 	"github.com/docker-exporter/docker_exporter/store"
 )
 
@@ -55,6 +58,7 @@ type options struct {
 	telemetryPath   string
 	disableExporter bool
 	maxRequests     int
+	stats           statsOptions
 	web             *web.FlagConfig
 	log             promslog.Config
 }
@@ -80,6 +84,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		Default("15m").SetValue(positiveDuration("store.retention", &opts.retention))
 	app.Flag("store.resync-interval", "How often to compare the state with one list of the daemon's containers and mend what lost events left wrong; 0 turns it off.").
 		Default("1m").SetValue(nonNegativeDuration("store.resync-interval", &opts.resyncInterval))
+	app.Flag("collector.stats", "Export the containers' resource usage (CPU, memory, network, block I/O, pids); --no-collector.stats turns it off entirely.").
+		Default("true").BoolVar(&opts.stats.enabled)
+	app.Flag("stats.source", "Where resource usage comes from: cgroup (the kernel's files, no daemon request), api (the Engine's stats API, one request per container per --stats.interval), or auto (cgroup where its files are readable and the daemon is local, else api).").
+		Default("auto").SetValue(oneOf("stats.source", &opts.stats.source, "auto", "cgroup", "api"))
+	app.Flag("stats.cgroup-root", "Where the host's cgroup filesystem is mounted (e.g. /host/sys/fs/cgroup in a container).").
+		Default("/sys/fs/cgroup").StringVar(&opts.stats.cgroupRoot)
+	app.Flag("stats.proc-root", "Where the host's /proc is mounted (e.g. /host/proc in a container).").
+		Default("/proc").StringVar(&opts.stats.procRoot)
+	app.Flag("stats.interval", "How often the containers' resource usage is sampled, in the background; a scrape serves the latest sample.").
+		Default("15s").SetValue(positiveDuration("stats.interval", &opts.stats.interval))
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&opts.telemetryPath)
 	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_*, process_* and promhttp_* metrics.").
@@ -152,6 +166,15 @@ func nonNegativeDuration(name string, p *time.Duration) *checkedFlag[time.Durati
 	}}
 }
 
+func oneOf(name string, p *string, choices ...string) *checkedFlag[string] {
+	return &checkedFlag[string]{name, p, func(s string) (string, error) {
+		if !slices.Contains(choices, s) {
+			return "", fmt.Errorf("must be one of %s, got %q", strings.Join(choices, ", "), s)
+		}
+		return s, nil
+	}}
+}
+
 func nonNegativeInt(name string, p *int) *checkedFlag[int] {
 	return &checkedFlag[int]{name, p, func(s string) (int, error) {
 		n, err := strconv.Atoi(s)
@@ -220,6 +243,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer docker.Close()
 
+	if opts.stats.enabled && opts.stats.source == "cgroup" {
+		// Asked for by name, unreadable files are a bad flag.
+		if _, err := cgroupstats.New(cgroupstats.Config{CgroupRoot: opts.stats.cgroupRoot, ProcRoot: opts.stats.procRoot}); err != nil {
+			fmt.Fprintf(stderr, "%s: error: --stats.source=cgroup: %v\n", exporterName, oneLine(err))
+			return 1
+		}
+	}
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext(), "docker_host", opts.dockerHost)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -238,9 +268,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		wg.Wait()
 	}()
 	wg.Go(func() { st.Run(storeCtx) })
+	var usage collector.UsageSource
+	if opts.stats.enabled {
+		src, err := newStatsSource(opts, docker, st, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: error: %v\n", exporterName, oneLine(err))
+			return 1
+		}
+		sampler := stats.New(st, src, stats.Config{Interval: opts.stats.interval, Logger: logger.With("component", "stats")})
+		wg.Go(func() { sampler.Run(storeCtx) })
+		usage = sampler
+	}
 
 	srv := &http.Server{
-		Handler:           newMux(st, opts, logger),
+		Handler:           newMux(st, usage, opts, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
@@ -269,11 +310,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // newMux serves the landing page and the metrics on a mux of its own, so
 // nothing registered on http.DefaultServeMux (pprof, say) is exposed.
-func newMux(st *store.Store, opts options, logger *slog.Logger) *http.ServeMux {
+func newMux(st *store.Store, usage collector.UsageSource, opts options, logger *slog.Logger) *http.ServeMux {
 	extra := prometheus.NewRegistry()
 	extra.MustRegister(versioncollector.NewCollector(exporterName))
 	var handler http.Handler = collector.Handler(
-		collector.New(st, collector.Config{Labels: opts.containerLabels}),
+		collector.New(st, collector.Config{Labels: opts.containerLabels, Usage: usage}),
 		collector.HandlerOpts{
 			Extra:               extra,
 			ErrorLog:            logger,
@@ -301,6 +342,52 @@ func newMux(st *store.Store, opts options, logger *slog.Logger) *http.ServeMux {
 	}
 	mux.Handle("/", landing)
 	return mux
+}
+
+// statsOptions are the flags of the resource usage collector.
+type statsOptions struct {
+	enabled              bool
+	source               string
+	cgroupRoot, procRoot string
+	interval             time.Duration
+}
+
+// newStatsSource picks where resource usage comes from, and says so once.
+// The cgroup files of a daemon over TCP are on its own host, so auto takes
+// them only for a unix socket, and only where they can be read.
+func newStatsSource(opts options, docker *client.Client, st *store.Store, logger *slog.Logger) (stats.Source, error) {
+	api := func(why string) stats.Source {
+		logger.Info("resource usage from the Engine's stats API, sampled in the background", "reason", why, "interval", opts.stats.interval)
+		return stats.NewAPISource(docker, func() uint64 { return uint64(max(st.Status().Daemon.MemTotal, 0)) })
+	}
+	cgroup := func() (stats.Source, error) {
+		src, err := stats.NewCgroupSource(cgroupstats.Config{CgroupRoot: opts.stats.cgroupRoot, ProcRoot: opts.stats.procRoot})
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("resource usage from the kernel's cgroup files, sampled in the background", "layout", src.Layout(),
+			"cgroup_root", opts.stats.cgroupRoot, "proc_root", opts.stats.procRoot, "interval", opts.stats.interval)
+		return src, nil
+	}
+	switch opts.stats.source {
+	case "api":
+		return api("--stats.source=api"), nil
+	case "cgroup":
+		src, err := cgroup()
+		if err != nil {
+			return nil, fmt.Errorf("--stats.source=cgroup: %w", err)
+		}
+		return src, nil
+	}
+	if !strings.HasPrefix(opts.dockerHost, "unix://") {
+		return api("the daemon is not on a local socket, so its cgroup files are out of sight"), nil
+	}
+	src, err := cgroup()
+	if err != nil {
+		logger.Warn("cannot read the cgroup files; falling back to the Engine's stats API", "err", err)
+		return api("the cgroup files cannot be read"), nil
+	}
+	return src, nil
 }
 
 func oneLine(err error) string {

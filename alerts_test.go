@@ -101,7 +101,7 @@ func TestAlertRulesAreValid(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"DockerContainerDied", "DockerContainerRestartLoop", "DockerContainerUnhealthy",
-			"DockerContainerOOMKilled", "DockerDaemonUnreachable", "DockerExporterDown"} {
+			"DockerContainerOOMKilled", "DockerContainerMemoryNearLimit", "DockerDaemonUnreachable", "DockerExporterDown"} {
 			if !slices.Contains(alerts, want) {
 				t.Errorf("%s has no alert %s", alertRulesFile, want)
 			}

@@ -257,6 +257,28 @@ func hasNames(names ...string) panelCheck {
 	}
 }
 
+// onlyNames wants no series but those of names.
+func onlyNames(names ...string) panelCheck {
+	return func(r panelResult) string {
+		for _, s := range r.all() {
+			if !slices.Contains(names, s.Metric["name"]) {
+				return fmt.Sprintf("a series of %q, outside the selection %q, in %s", s.Metric["name"], names, formatSamples(r.all()))
+			}
+		}
+		return ""
+	}
+}
+
+// projectSeries wants a series with a value above 0 for the compose project.
+func projectSeries(project string) panelCheck {
+	return func(r panelResult) string {
+		if !slices.ContainsFunc(r.all(), func(s promtest.Sample) bool { return s.Metric["compose_project"] == project && s.Value > 0 }) {
+			return fmt.Sprintf("no series above 0 for compose project %q in %s", project, formatSamples(r.all()))
+		}
+		return ""
+	}
+}
+
 // positiveFor wants a series with a value above 0 for the container.
 func positiveFor(name string) panelCheck {
 	return func(r panelResult) string {
@@ -327,6 +349,9 @@ scrape_configs:
 				return cmp.Or(positiveFor("loop")(r), hasNames(everyone...)(r))
 			},
 			"Health check failing streak": positiveFor("shop-sick"),
+			"Memory per container":        positiveFor("shop-web"),
+			"CPU per container":           hasNames("shop-web", "shop-sick"),
+			"Memory per compose project":  projectSeries("shop"),
 		},
 	}, {
 		desc:           "compose project shop",
@@ -334,12 +359,13 @@ scrape_configs:
 		nameOptions: shop,
 		names:       shop,
 		checks: map[string]panelCheck{
-			"Running":           total(2, 2),
-			"Exited":            noData,
-			"Unhealthy":         total(1, 1),
-			"State":             shows(map[string]string{"shop-web": "running", "shop-sick": "running"}),
-			"Restarts in range": total(0, 0),
-			"Restarts":          hasNames(shop...),
+			"Running":              total(2, 2),
+			"Exited":               noData,
+			"Unhealthy":            total(1, 1),
+			"State":                shows(map[string]string{"shop-web": "running", "shop-sick": "running"}),
+			"Restarts in range":    total(0, 0),
+			"Restarts":             hasNames(shop...),
+			"Memory per container": func(r panelResult) string { return cmp.Or(hasNames(shop...)(r), onlyNames(shop...)(r)) },
 		},
 	}, {
 		desc:           "container loop",

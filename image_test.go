@@ -633,16 +633,25 @@ networks:
 	})
 
 	cfg := d.Docker(t, "inspect", "-f",
-		`{{.Config.Image}}|{{.Config.User}}|{{.HostConfig.RestartPolicy.Name}}|{{json .HostConfig.GroupAdd}}|{{range .Mounts}}{{.Destination}} rw={{.RW}}{{end}}|{{json .Config.Cmd}}`, id)
-	if want := fmt.Sprintf(`docker_exporter:latest|nobody|unless-stopped|["%d"]|/var/run/docker.sock rw=false|["--container.labels=org.opencontainers.image.version,com.example.team"]`, gid); cfg != want {
-		t.Errorf("container config (image|user|restart|group_add|mounts|cmd) =\n%s\nwant\n%s", cfg, want)
+		`{{.Config.Image}}|{{.Config.User}}|{{.HostConfig.RestartPolicy.Name}}|{{json .HostConfig.GroupAdd}}|{{json .Config.Cmd}}`, id)
+	if want := fmt.Sprintf(`docker_exporter:latest|nobody|unless-stopped|["%d"]|["--container.labels=org.opencontainers.image.version,com.example.team",`+
+		`"--stats.cgroup-root=/host/sys/fs/cgroup","--stats.proc-root=/host/proc"]`, gid); cfg != want {
+		t.Errorf("container config (image|user|restart|group_add|cmd) =\n%s\nwant\n%s", cfg, want)
+	}
+	mounts := strings.Fields(d.Docker(t, "inspect", "-f", `{{range .Mounts}}{{.Destination}}:rw={{.RW}} {{end}}`, id))
+	slices.Sort(mounts)
+	if want := []string{"/host/proc:rw=false", "/host/sys/fs/cgroup:rw=false", "/var/run/docker.sock:rw=false"}; !slices.Equal(mounts, want) {
+		t.Errorf("mounts %q, want %q", mounts, want)
 	}
 
 	wait.For(t, wait.Timeout, "compose's exporter to serve "+c.URL, func() bool {
 		_, err = c.Get()
 		return err == nil
 	}, func() string { return err.Error() })
-	c.WaitFor(t, "docker_up 1 and its own container with compose labels", func(s *scrape.Scrape) bool {
-		return s.Up() && s.Is(1, "docker_container_info", "name", name, "compose_project", project, "compose_service", "docker_exporter")
-	}, "docker_up", scrape.Named(name))
+	// Its own usage, from the host's files mounted into it, read as nobody.
+	c.WaitFor(t, "docker_up 1, its own container with compose labels, and its usage", func(s *scrape.Scrape) bool {
+		return s.Up() && s.Is(1, "docker_container_info", "name", name, "compose_project", project, "compose_service", "docker_exporter") &&
+			s.AtLeast(1, "docker_container_memory_usage_bytes", "name", name) && s.AtLeast(1, "docker_container_pids", "name", name) &&
+			s.Is(1, "docker_exporter_stats_source_info", "source", "cgroup")
+	}, "docker_up", scrape.Named(name), "docker_exporter_stats")
 }

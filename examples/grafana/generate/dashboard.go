@@ -76,6 +76,20 @@ func buildDashboard() (dashboard.Dashboard, error) {
 	b.WithPanel(restarts(ids.next()))
 	b.WithPanel(deathsAndOOMs(ids.next()))
 
+	b.WithRow(dashboard.NewRowBuilder("Resource usage").Id(ids.next()))
+	b.WithPanel(usageOverTime(ids.next(), "CPU per container",
+		"CPU cores used by each selected container (rate of docker_container_cpu_usage_seconds_total, from the kernel's cgroup files).",
+		"short", inSelectedProjects(`rate(docker_container_cpu_usage_seconds_total{`+nameMatch+`}[$__rate_interval])`), "{{name}}"))
+	b.WithPanel(usageOverTime(ids.next(), "Memory per container",
+		"Working set of each selected container: memory usage less inactive file cache, what the OOM killer looks at.",
+		"bytes", inSelectedProjects(`docker_container_memory_working_set_bytes{`+nameMatch+`}`), "{{name}}"))
+	b.WithPanel(usageOverTime(ids.next(), "CPU per compose project",
+		"CPU cores used by the selected containers, summed per compose project.",
+		"short", perProject(`rate(docker_container_cpu_usage_seconds_total{`+nameMatch+`}[$__rate_interval])`), "{{compose_project}}"))
+	b.WithPanel(usageOverTime(ids.next(), "Memory per compose project",
+		"Working set of the selected containers, summed per compose project.",
+		"bytes", perProject(`docker_container_memory_working_set_bytes{`+nameMatch+`}`), "{{compose_project}}"))
+
 	b.WithRow(dashboard.NewRowBuilder("Docker events").Id(ids.next()))
 	b.WithPanel(eventRate(ids.next()))
 
@@ -283,6 +297,21 @@ func failingStreak(id uint32) *timeseries.PanelBuilder {
 		Min(0).
 		LineInterpolation(common.LineInterpolationStepAfter).
 		Thresholds(thresholds(base("green"), above(1, "red"))).
+		Legend(legendList()).
+		Tooltip(tooltipAll())
+}
+
+// usageOverTime is a line chart of resource usage.
+func usageOverTime(id uint32, title, description, unit, expr, legend string) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().
+		Id(id).
+		Title(title).
+		Description(description).
+		Datasource(datasource).
+		WithTarget(query("A", expr, legend)).
+		Span(12).Height(8).
+		Unit(unit).
+		Min(0).
 		Legend(legendList()).
 		Tooltip(tooltipAll())
 }

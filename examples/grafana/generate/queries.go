@@ -29,6 +29,12 @@ func inSelectedProjects(vector string) string {
 	return fmt.Sprintf("%s\n  * on (%s) group_left (compose_project)\n  %s", vector, joinLabels, selectedInfo)
 }
 
+// perProject sums a per-container gauge of the selected containers by
+// compose project.
+func perProject(vector string) string {
+	return fmt.Sprintf("sum by (compose_project) (\n  %s\n)", strings.ReplaceAll(inSelectedProjects(vector), "\n", "\n  "))
+}
+
 // seenInSelectedProjects keeps the series of a per-name counter whose
 // container was in a selected compose project at some time in window. The
 // counters outlive a destroyed container (for --store.retention) while its

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
+	"github.com/docker-exporter/docker_exporter/internal/cgrouptree"
 	"github.com/docker-exporter/docker_exporter/internal/exporterproc"
 	"github.com/docker-exporter/docker_exporter/internal/fakeengine"
 	"github.com/docker-exporter/docker_exporter/internal/scrape"
@@ -16,11 +20,13 @@ import (
 
 // BenchmarkExporterRSS measures the resident memory of the exporter binary
 // following a fake daemon of 1,000 and 10,000 containers, after its sync and
-// a few scrapes (so the rendered exposition is cached too).
+// a few scrapes (so the rendered exposition is cached too). Resource usage
+// is off: the fake daemon's containers have no cgroups (see
+// BenchmarkExporterRSSWithUsage).
 func BenchmarkExporterRSS(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
-			e := fakeExporter(b, n)
+			e := fakeExporter(b, n, "--no-collector.stats")
 			var rss float64
 			for b.Loop() {
 				for range 3 {
@@ -38,9 +44,19 @@ func BenchmarkExporterRSS(b *testing.B) {
 
 // BenchmarkExporterIdleCPU measures the CPU the exporter uses over 60 s with
 // 1,000 containers and nothing happening: with no polling loop it should be
-// next to nothing.
+// next to nothing; one resync a minute is all it does.
 func BenchmarkExporterIdleCPU(b *testing.B) {
-	e := fakeExporter(b, 1000)
+	idleCPU(b, fakeExporter(b, 1000, "--no-collector.stats"))
+}
+
+// BenchmarkExporterIdleCPUWithUsage is BenchmarkExporterIdleCPU with
+// resource usage sampled at the default interval, for 100 running
+// containers whose cgroup and /proc files are a generated tree.
+func BenchmarkExporterIdleCPUWithUsage(b *testing.B) {
+	idleCPU(b, usageExporter(b, 100, true))
+}
+
+func idleCPU(b *testing.B, e *exporterproc.Exporter) {
 	const idle = 60 * time.Second
 	var share float64
 	for b.Loop() {
@@ -52,12 +68,82 @@ func BenchmarkExporterIdleCPU(b *testing.B) {
 	b.ReportMetric(share, "%-of-a-core")
 }
 
-// fakeExporter runs the exporter binary against a fake daemon of n
-// containers and waits for its sync.
-func fakeExporter(b *testing.B, n int) *exporterproc.Exporter {
+// BenchmarkExporterRSSWithUsage measures the resident memory of the exporter
+// following 1,000 running containers with and without resource usage,
+// after a sample and a few scrapes.
+func BenchmarkExporterRSSWithUsage(b *testing.B) {
+	for _, usage := range []bool{false, true} {
+		b.Run(fmt.Sprintf("running=1000/usage=%t", usage), func(b *testing.B) {
+			e := usageExporter(b, 1000, usage)
+			var rss float64
+			for b.Loop() {
+				for range 3 {
+					if _, err := e.Get(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rss = float64(procStatusKB(b, e.Pid(), "VmRSS")) / 1024
+			}
+			b.ReportMetric(rss, "RSS-MiB")
+		})
+	}
+}
+
+// usageExporter runs the exporter against a fake daemon of n running
+// containers, with their cgroup and /proc files cloned from cgroupstats'
+// v1 testdata tree under their ids and pids; with usage, it waits for
+// their figures.
+func usageExporter(b *testing.B, n int, usage bool) *exporterproc.Exporter {
+	b.Helper()
+	engine, host := fakeDaemon(b)
+	for range n {
+		engine.Add(fakeengine.Spec{State: "running"})
+	}
+	cli, err := client.New(client.WithHost(host))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	var clones []cgrouptree.Container
+	for _, c := range engine.Truth() {
+		r, err := cli.ContainerInspect(context.Background(), c.ID, client.ContainerInspectOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		clones = append(clones, cgrouptree.Container{ID: c.ID, Pid: r.Container.State.Pid})
+	}
+	// The template's container and its init process.
+	const templateID, templatePid = "6f2a83b1d4c9e07a5b3f18d2c6e94a07b1d3f5e8a2c4b6d8e0f1a3c5b7d9e1f3", 2817
+	tree := cgrouptree.Clone(b, filepath.Join("cgroupstats", "testdata", "v1-cgroupfs"), templateID, templatePid, clones)
+	flags := []string{"--docker.host=" + host, "--stats.source=cgroup",
+		"--stats.cgroup-root=" + filepath.Join(tree, "sys", "fs", "cgroup"), "--stats.proc-root=" + filepath.Join(tree, "proc")}
+	if !usage {
+		flags = []string{"--docker.host=" + host, "--no-collector.stats"}
+	}
+	e := exporterproc.Start(b, exporterproc.Build(b, false), flags...)
+	e.WaitFor(b, fmt.Sprintf("%d containers synced, with usage %v", n, usage), func(s *scrape.Scrape) bool {
+		return s.Up() && len(s.Find("docker_container_info")) == n && (!usage || len(s.Find("docker_container_cpu_usage_seconds_total")) == n)
+	}, "docker_up")
+	return e
+}
+
+// fakeExporter runs the exporter binary with flags against a fake daemon of
+// n containers and waits for its sync.
+func fakeExporter(b *testing.B, n int, flags ...string) *exporterproc.Exporter {
+	b.Helper()
+	engine, host := fakeDaemon(b)
+	engine.Populate(n, 1)
+	e := exporterproc.Start(b, exporterproc.Build(b, false), append([]string{"--docker.host=" + host}, flags...)...)
+	e.WaitFor(b, fmt.Sprintf("%d containers synced", n), func(s *scrape.Scrape) bool {
+		return s.Up() && len(s.Find("docker_container_info")) == n
+	}, "docker_up")
+	return e
+}
+
+// fakeDaemon starts a fake Engine on a socket of its own until b ends.
+func fakeDaemon(b *testing.B) (*fakeengine.Engine, string) {
 	b.Helper()
 	engine := fakeengine.New(fakeengine.Options{})
-	engine.Populate(n, 1)
 	dir, err := os.MkdirTemp("", "dxb")
 	if err != nil {
 		b.Fatal(err)
@@ -67,11 +153,7 @@ func fakeExporter(b *testing.B, n int) *exporterproc.Exporter {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { engine.Close() })
-	e := exporterproc.Start(b, exporterproc.Build(b, false), "--docker.host="+engine.Host())
-	e.WaitFor(b, fmt.Sprintf("%d containers synced", n), func(s *scrape.Scrape) bool {
-		return s.Up() && len(s.Find("docker_container_info")) == n
-	}, "docker_up")
-	return e
+	return engine, engine.Host()
 }
 
 func procStatusKB(b *testing.B, pid int, field string) int {

@@ -2,58 +2,25 @@ package cgroupstats_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/docker-exporter/docker_exporter/cgroupstats"
+	"github.com/docker-exporter/docker_exporter/internal/cgrouptree"
 )
 
-// populate copies a testdata tree into a temporary directory and clones
-// one of its containers n times: every cgroup directory named after the
-// container and its /proc entry, under new ids and pids. It returns the
-// tree and the clones' pids.
+// populate clones one container of a testdata tree n times, under new
+// ids and pids; it returns the tree and the clones' pids.
 func populate(b *testing.B, tree, id string, pid, n int) (string, []int) {
 	b.Helper()
-	root := copyTree(b, tree)
-	var dirs []string
-	err := filepath.WalkDir(filepath.Join(root, "sys"), func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && strings.Contains(d.Name(), id) {
-			dirs = append(dirs, path)
-			return filepath.SkipDir
-		}
-		return err
-	})
-	if err != nil || len(dirs) == 0 {
-		b.Fatalf("no cgroup of %s in %s: %v", id, tree, err)
-	}
-	template, err := os.ReadFile(filepath.Join(root, "proc", strconv.Itoa(pid), "cgroup"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	clones := make([]cgrouptree.Container, n)
 	pids := make([]int, n)
-	for i := range pids {
-		newID := fmt.Sprintf("%064x", i+1)
+	for i := range clones {
 		pids[i] = 100000 + i
-		for _, dir := range dirs {
-			clone := filepath.Join(filepath.Dir(dir), strings.ReplaceAll(filepath.Base(dir), id, newID))
-			if err := os.CopyFS(clone, os.DirFS(dir)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		proc := filepath.Join(root, "proc", strconv.Itoa(pids[i]))
-		if err := os.CopyFS(proc, os.DirFS(filepath.Join(root, "proc", strconv.Itoa(pid)))); err != nil {
-			b.Fatal(err)
-		}
-		cgroup := strings.ReplaceAll(string(template), id, newID)
-		if err := os.WriteFile(filepath.Join(proc, "cgroup"), []byte(cgroup), 0o644); err != nil {
-			b.Fatal(err)
-		}
+		clones[i] = cgrouptree.Container{ID: fmt.Sprintf("%064x", i+1), Pid: pids[i]}
 	}
-	return root, pids
+	return cgrouptree.Clone(b, filepath.Join("testdata", tree), id, pid, clones), pids
 }
 
 // BenchmarkRead reads every container of a host with 100 and 1,000 of

@@ -71,7 +71,7 @@ func (rd *reading) network(proc, host string, hostErr error) {
 // other users' processes.
 func (r *Reader) Interfaces(pid int) ([]Interface, error) {
 	path := filepath.Join(r.procRoot, strconv.Itoa(pid), "net", "dev")
-	data, err := readFile(path)
+	data, err := readFile(path, nil)
 	if err != nil {
 		if isGone(err) {
 			return nil, fmt.Errorf("cgroupstats: pid %d: %w", pid, ErrGone)

@@ -146,7 +146,7 @@ func (r *Reader) Read(pid int) (Usage, error) {
 	}
 	proc := filepath.Join(r.procRoot, strconv.Itoa(pid))
 	path := filepath.Join(proc, "cgroup")
-	data, err := readFile(path)
+	data, err := readFile(path, nil)
 	if err != nil {
 		if isGone(err) {
 			return Usage{}, fmt.Errorf("cgroupstats: pid %d: %w", pid, ErrGone)
@@ -310,7 +310,9 @@ type reading struct {
 	errs     []error
 	notExist bool // some file was missing
 
-	// The last file read, as v2's cpu.stat serves two figures in a row.
+	// The last file read, as v2's cpu.stat serves two figures in a row. Its
+	// array is reused for the next file: a figure is parsed before the
+	// next file is read.
 	lastPath string
 	lastData []byte
 }
@@ -323,10 +325,11 @@ func (rd *reading) file(field, path string) ([]byte, bool) {
 	if path == rd.lastPath {
 		return rd.lastData, true
 	}
-	data, err := readFile(path)
+	data, err := readFile(path, rd.lastData)
 	if err != nil {
 		rd.notExist = rd.notExist || isGone(err)
 		rd.errs = append(rd.errs, fmt.Errorf("%s: %w", field, err))
+		rd.lastPath = ""
 		return nil, false
 	}
 	rd.lastPath, rd.lastData = path, data
@@ -419,7 +422,7 @@ func (rd *reading) blockIO(sp spec) {
 		if path == "" {
 			continue // the controller's absence is already noted
 		}
-		data, err := readFile(path)
+		data, err := readFile(path, nil)
 		if err == nil {
 			var read, write uint64
 			var entries int

@@ -17,15 +17,15 @@ func TestReadFileReadsAsOSReadFileDoes(t *testing.T) {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := readFile(path); err != nil || !bytes.Equal(got, want) {
+		if got, err := readFile(path, nil); err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%d bytes: got %d bytes, %v", size, len(got), err)
 		}
 	}
-	if _, err := readFile(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := readFile(filepath.Join(dir, "missing"), nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 	var pe *fs.PathError
-	if _, err := readFile(dir); !errors.As(err, &pe) || pe.Path != dir {
+	if _, err := readFile(dir, nil); !errors.As(err, &pe) || pe.Path != dir {
 		t.Errorf("directory: %v, want an error naming it", err)
 	}
 }

@@ -146,8 +146,8 @@ func TestCPUUsageOfBusyContainers(t *testing.T) {
 
 		// Beside docker stats, which reads the same files over a second of
 		// its own: the quota holds half steady at 50%.
-		if got, want := readDockerStats(t, d, "half")["half"].cpuPercent, 100*halfRate; math.Abs(got-want) > 5 {
-			t.Errorf("docker stats says half uses %.1f%% CPU, the exporter %.1f%%: more than 5 points apart", got, want)
+		if got, want := readDockerStats(t, d, "half")["half"].cpuPercent, 100*halfRate; !within(got, want, 0.05) {
+			t.Errorf("docker stats says half uses %.1f%% CPU, the exporter %.1f%%: more than 5%% apart", got, want)
 		}
 	})
 }
@@ -279,5 +279,15 @@ func usageFromTheStatsAPI(t *testing.T, eng testdaemon.Engine) {
 	}
 	if len(made) > 0 {
 		t.Errorf("besides the samples' stats requests, the exporter made %v", made)
+	}
+
+	// auto with no cgroup files to read falls back to the API, and says
+	// so once at WARN.
+	fallback := b.Exporter(t, "--stats.cgroup-root=/nonexistent", "--stats.interval=1s")
+	fallback.WaitFor(t, "usage from the stats API", func(s *scrape.Scrape) bool {
+		return s.Is(1, "docker_exporter_stats_source_info", "source", "api") && s.Has("docker_container_memory_usage_bytes", "name", "big")
+	}, "docker_exporter_stats", scrape.Named("big"))
+	if warns := fallback.Output.Lines("level=WARN"); len(warns) != 1 || !strings.Contains(warns[0], "cgroup") {
+		t.Errorf("WARN lines %q, want one about the cgroup files", warns)
 	}
 }

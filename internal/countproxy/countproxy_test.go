@@ -105,15 +105,24 @@ func get(t *testing.T, c *http.Client, method, path string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func TestCountsRequestsPerMethodAndPathWithoutAPIVersion(t *testing.T) {
+// startProxied starts a fake daemon and a proxy in front of it, whose
+// upstream is the daemon's socket path with prefix, and a client of the
+// proxy; the test's cleanup closes them.
+func startProxied(t *testing.T, prefix string) (*fakeDaemon, *Proxy, *http.Client) {
+	t.Helper()
 	up := startFakeDaemon(t)
-	p, err := Start("unix://" + up.sock)
+	p, err := Start(prefix + up.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
 	c := unixClient(p.Socket)
-	defer c.CloseIdleConnections()
+	t.Cleanup(c.CloseIdleConnections)
+	return up, p, c
+}
+
+func TestCountsRequestsPerMethodAndPathWithoutAPIVersion(t *testing.T) {
+	_, p, c := startProxied(t, "unix://")
 
 	before := p.Snapshot()
 	for _, r := range []struct{ method, path string }{
@@ -166,14 +175,7 @@ func TestAnswersBadGatewayWhileTheDaemonIsDown(t *testing.T) {
 }
 
 func TestRefuseAnswersBadGatewayUntilLifted(t *testing.T) {
-	up := startFakeDaemon(t)
-	p, err := Start(up.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c := unixClient(p.Socket)
-	defer c.CloseIdleConnections()
+	up, p, c := startProxied(t, "")
 
 	p.Refuse(true)
 	if code, body := get(t, c, "GET", "/v1.41/info"); code != http.StatusBadGateway {
@@ -290,14 +292,7 @@ func TestStreamsEventsAndCloseEndsEverything(t *testing.T) {
 // TestStallEventsHoldsTheStreamUntilLifted proves a stall keeps what the
 // daemon sends from the client, and the stream goes on once it is lifted.
 func TestStallEventsHoldsTheStreamUntilLifted(t *testing.T) {
-	up := startFakeDaemon(t)
-	p, err := Start(up.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c := unixClient(p.Socket)
-	defer c.CloseIdleConnections()
+	up, p, c := startProxied(t, "")
 	lines, _ := followEvents(t, c)
 	if l := <-lines; l != `{"Action":"start"}` {
 		t.Fatalf("first line %q", l)

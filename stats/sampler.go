@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker-exporter/docker_exporter/internal/workers"
 	"github.com/docker-exporter/docker_exporter/store"
 )
 
@@ -186,27 +187,11 @@ type reading struct {
 
 func (s *Sampler) readAll(ctx context.Context, targets []*store.Container) []reading {
 	out := make([]reading, len(targets))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(s.cfg.Concurrency, len(targets)) {
-		wg.Go(func() {
-			for i := range next {
-				rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-				out[i].u, out[i].err = s.src.Read(rctx, targets[i])
-				cancel()
-			}
-		})
-	}
-feed:
-	for i := range targets {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
+	workers.Each(ctx, len(targets), s.cfg.Concurrency, func(i int) {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		out[i].u, out[i].err = s.src.Read(rctx, targets[i])
+		cancel()
+	})
 	for i, r := range out {
 		switch {
 		case r.err == nil, ctx.Err() != nil:

@@ -9,6 +9,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/docker-exporter/docker_exporter/internal/workers"
 )
 
 // sync lists every container, inspects each, and makes the store equal to
@@ -68,42 +70,26 @@ func (s *Store) inspectAll(ctx context.Context, ids []string, stopOnError bool) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]inspection, len(ids))
-	next := make(chan int)
 	var (
-		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
-	for range min(s.cfg.InspectConcurrency, len(ids)) {
-		wg.Go(func() {
-			for i := range next {
-				r, found, err := s.inspect(ctx, ids[i])
-				switch {
-				case err != nil:
-					results[i].err = err
-					if stopOnError {
-						errOnce.Do(func() {
-							firstErr = err
-							cancel()
-						})
-					}
-				case found:
-					c := fromInspect(r)
-					results[i].c = &c
-				}
+	workers.Each(ctx, len(ids), s.cfg.InspectConcurrency, func(i int) {
+		r, found, err := s.inspect(ctx, ids[i])
+		switch {
+		case err != nil:
+			results[i].err = err
+			if stopOnError {
+				errOnce.Do(func() {
+					firstErr = err
+					cancel()
+				})
 			}
-		})
-	}
-feed:
-	for i := range ids {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+		case found:
+			c := fromInspect(r)
+			results[i].c = &c
 		}
-	}
-	close(next)
-	wg.Wait()
+	})
 	if firstErr != nil {
 		return nil, firstErr
 	}

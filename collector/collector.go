@@ -272,7 +272,7 @@ func renderContainer(c *store.Container) *containerLines {
 	family(famInfo, func() {
 		b.add(famInfo, 1, "name", name, "id", clean(c.ID), "image", clean(c.Image),
 			"image_id", clean(c.ImageID), "compose_project", clean(c.ComposeProject()),
-			"compose_service", clean(c.ComposeService()))
+			"compose_service", clean(c.ComposeService()), "pod", clean(c.Pod))
 	})
 	family(famState, func() {
 		for _, state := range store.States {
@@ -372,7 +372,7 @@ func renderSummary(containers []*store.Container, snap store.Snapshot) []byte {
 	if d := st.Daemon; d.Version != "" {
 		buf.Write(daemonInfoFamily.header)
 		buf.Write(b.plain(daemonInfoFamily.name, 1, "version", clean(d.Version), "api_version", clean(d.APIVersion),
-			"os", clean(d.OS), "arch", clean(d.Arch), "kernel_version", clean(d.KernelVersion)))
+			"os", clean(d.OS), "arch", clean(d.Arch), "kernel_version", clean(d.KernelVersion), "flavor", clean(d.Flavor)))
 	}
 	buf.Write(reconnectsFamily.header)
 	buf.Write(b.countSample(reconnectsFamily.name, st.Reconnects))

@@ -70,10 +70,27 @@ var mixed = store.Snapshot{
 	},
 	Status: store.Status{
 		Up:        true,
-		Daemon:    store.DaemonInfo{Version: "20.10.24", APIVersion: "1.41", OS: "linux", Arch: "x86_64", KernelVersion: "6.1.0"},
+		Daemon:    store.DaemonInfo{Version: "20.10.24", APIVersion: "1.41", OS: "linux", Arch: "x86_64", KernelVersion: "6.1.0", Flavor: store.FlavorDocker},
 		LastEvent: at(20.25), LastSync: at(5), Reconnects: 1, Syncs: 2,
 		Resyncs:     store.Resyncs{Interval: 3, FellBehind: 1},
 		Corrections: store.Corrections{Ghost: 1, Changed: 2},
+	},
+}
+
+// podman is a Podman service's view: one container in a pod, one outside.
+var podman = store.Snapshot{
+	Containers: []*store.Container{
+		{ID: "eee5", Name: "api", Image: "localhost/api:1", ImageID: "sha256:555", Pod: "shop", State: "running", Created: at(1), Started: at(2)},
+		{ID: "fff6", Name: "solo", Image: "localhost/api:1", ImageID: "sha256:555", State: "exited", Created: at(1), Started: at(2), Finished: at(3), HasExitCode: true},
+	},
+	Counts: map[string]store.Counts{"api": {Starts: 1}, "solo": {Starts: 1, Deaths: 1}},
+	Events: map[store.EventKind]uint64{
+		{Type: "container", Action: "init"}:    2,
+		{Type: "container", Action: "cleanup"}: 1,
+	},
+	Status: store.Status{
+		Up:     true,
+		Daemon: store.DaemonInfo{Version: "4.3.1", APIVersion: "1.41", OS: "linux", Arch: "amd64", KernelVersion: "6.1.0", Flavor: store.FlavorPodman},
 	},
 }
 
@@ -87,6 +104,7 @@ func TestGolden(t *testing.T) {
 		{name: "mixed_labels_allowlist", snap: mixed, labels: []string{"com.example.team"}},
 		{name: "mixed_labels_all", snap: mixed, labels: []string{"*"}},
 		{name: "daemon_down_at_start", snap: store.Snapshot{}},
+		{name: "podman", snap: podman},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,9 +144,9 @@ func TestDuplicateNamesNeverBreakAScrape(t *testing.T) {
 	}}
 	c := New(fixedSource(snap), Config{})
 	want := `
-# HELP docker_container_info Always 1: one series per container the daemon has, with its identity` + cacheNote + `
+# HELP docker_container_info Always 1: one series per container the daemon has, with its identity (pod: its Podman pod, empty for Docker)` + cacheNote + `
 # TYPE docker_container_info gauge
-docker_container_info{compose_project="",compose_service="",id="new",image="",image_id="",name="web"} 1
+docker_container_info{compose_project="",compose_service="",id="new",image="",image_id="",name="web",pod=""} 1
 `
 	if err := testutil.GatherAndCompare(c, strings.NewReader(want), "docker_container_info"); err != nil {
 		t.Error(err)

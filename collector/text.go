@@ -43,7 +43,7 @@ const (
 
 var containerFamilies = [...]family{
 	famInfo: gaugeFamily("docker_container_info",
-		"Always 1: one series per container the daemon has, with its identity"),
+		"Always 1: one series per container the daemon has, with its identity (pod: its Podman pod, empty for Docker)"),
 	famLabels: gaugeFamily("docker_container_labels",
 		"Always 1: the container's labels allowed by --container.labels, as label_<key>"),
 	famState: gaugeFamily("docker_container_state",
@@ -86,7 +86,7 @@ var (
 	upFamily = gaugeFamily("docker_up",
 		"1 while the daemon's event stream is connected and the last sync succeeded")
 	daemonInfoFamily = gaugeFamily("docker_daemon_info",
-		"Always 1: the daemon's version and platform, read at the last (re)connect")
+		"Always 1: the daemon's version and platform, read at the last (re)connect; flavor is docker or podman")
 	reconnectsFamily = newFamily("docker_exporter_event_stream_reconnects_total", "counter",
 		"Times the exporter re-established the daemon's event stream after losing it.")
 	syncsFamily = newFamily("docker_exporter_syncs_total", "counter",

@@ -54,6 +54,12 @@ type Container struct {
 	Pid         int
 	NetworkMode string
 
+	// Pod is the name of the Podman pod the container belongs to; "" for
+	// Docker's containers and for Podman's outside a pod. podKnown says the
+	// daemon was asked: a container never changes pods, so once is enough.
+	Pod      string
+	podKnown bool
+
 	// deathCountedAt is the FinishedAt of a death that reconciliation counted;
 	// a die event for that same death, replayed later, must not count again.
 	deathCountedAt time.Time
@@ -246,10 +252,13 @@ func fromInspect(r container.InspectResponse) Container {
 
 // since returns c, a fresh view from the daemon, with what only the store
 // knows from prev, the same container's earlier state: the death it counted
-// by reconciliation, and the last exit code seen in a die event, which the
-// daemon no longer tells once the container runs again.
+// by reconciliation, the last exit code seen in a die event, which the
+// daemon no longer tells once the container runs again, and its pod.
 func (c Container) since(prev Container) Container {
 	c.deathCountedAt = prev.deathCountedAt
+	if !c.podKnown {
+		c.Pod, c.podKnown = prev.Pod, prev.podKnown
+	}
 	if c.running() {
 		c.ExitCode, c.HasExitCode = prev.ExitCode, prev.HasExitCode
 	}

@@ -55,7 +55,7 @@ func (s *Store) handle(ctx context.Context, ev events.Message, later map[string]
 	case prev == nil && kind.Action != "create":
 		// A container met first in an event other than create is only
 		// added once the daemon confirms it exists.
-		r, found, err := s.inspect(ctx, id)
+		fresh, found, err := s.inspect(ctx, id)
 		if err != nil || !found {
 			if err != nil {
 				s.log.Warn("cannot inspect a container first seen in an event; leaving it to the next event or sync", "id", shortID(id), "action", kind.Action, "err", err)
@@ -63,7 +63,7 @@ func (s *Store) handle(ctx context.Context, ev events.Message, later map[string]
 			s.commit(ev, kind, nil, nil, "", effect{})
 			return
 		}
-		next = fromInspect(r).since(next)
+		next = fresh.since(next)
 	case prev == nil || needsInspect(kind.Action):
 		later[id] = struct{}{}
 	}

@@ -35,6 +35,10 @@ func (s *Store) resync(ctx context.Context, reason resyncReason, offset time.Dur
 		return err
 	}
 	daemonNow := time.Now().Add(offset)
+	// Podman's list never words the health; dockerd's always does when
+	// there is a health check. (The Run goroutine, this one, alone writes
+	// the status.)
+	wordsHealth := s.status.Daemon.Flavor != FlavorPodman
 	listed := make(map[string]bool, len(list.Items))
 	var check []string
 	for _, item := range list.Items {
@@ -42,7 +46,7 @@ func (s *Store) resync(ctx context.Context, reason resyncReason, offset time.Dur
 		if s.retained.buried(item.ID) {
 			continue
 		}
-		if cur := s.containers[item.ID]; cur == nil || !viewOf(item).agrees(cur, daemonNow) {
+		if cur := s.containers[item.ID]; cur == nil || !viewOf(item, wordsHealth).agrees(cur, daemonNow) {
 			check = append(check, item.ID)
 		}
 	}
@@ -143,7 +147,9 @@ func (r ageRange) known() bool { return r.hi > 0 }
 // and for clocks a little apart.
 const ageSlack = 2 * time.Second
 
-func viewOf(item container.Summary) listView {
+// wordsHealth says the daemon's status text has the health in parentheses
+// whenever the container has a health check.
+func viewOf(item container.Summary, wordsHealth bool) listView {
 	v := listView{state: string(item.State), created: item.Created}
 	for _, n := range item.Names {
 		// Legacy links add names of the form /other/alias.
@@ -157,7 +163,7 @@ func viewOf(item container.Summary) listView {
 	case strings.HasPrefix(status, "Up "):
 		words, paren, _ := strings.Cut(strings.TrimPrefix(status, "Up "), " (")
 		v.age = parseAge(words)
-		if v.state == "running" {
+		if v.state == "running" && wordsHealth {
 			switch strings.TrimSuffix(paren, ")") {
 			case "":
 				v.health, v.knowsHealth = "", true

@@ -56,27 +56,31 @@ func TestListViewAgreesOnlyWithWhatItShows(t *testing.T) {
 	withHealth := summary("web", "running", "Up 10 minutes")
 	withHealth.Health = &container.HealthSummary{Status: container.Unhealthy}
 	for _, tt := range []struct {
-		name  string
-		item  container.Summary
-		store Container
-		want  bool
+		name   string
+		item   container.Summary
+		store  Container
+		want   bool
+		podman bool // Podman's list never words the health
 	}{
-		{"same run", summary("web", "running", "Up 10 minutes"), running, true},
-		{"restarted unseen", summary("web", "running", "Up 3 seconds"), running, false},
-		{"died unseen", summary("web", "exited", "Exited (1) 2 seconds ago"), running, false},
-		{"renamed unseen", summary("api", "running", "Up 10 minutes"), running, false},
-		{"paused", summary("web", "paused", "Up 10 minutes (Paused)"), running, false},
-		{"re-created under the name", container.Summary{Names: []string{"/web"}, State: "running", Status: "Up 10 minutes", Created: now.Unix()}, running, false},
-		{"healthy", summary("web", "running", "Up 10 minutes (healthy)"), healthy, true},
-		{"turned unhealthy unseen", summary("web", "running", "Up 10 minutes (unhealthy)"), healthy, false},
-		{"health from API 1.52", withHealth, healthy, false},
-		{"health check starting", summary("web", "running", "Up 10 minutes (health: starting)"), running, false},
-		{"same exit", summary("job", "exited", "Exited (2) 3 minutes ago"), exited, true},
-		{"other exit code", summary("job", "exited", "Exited (3) 3 minutes ago"), exited, false},
-		{"ran and exited again unseen", summary("job", "exited", "Exited (2) Less than a second ago"), exited, false},
-		{"a status text it cannot read", summary("web", "running", "Up for a while"), running, true},
+		{"same run", summary("web", "running", "Up 10 minutes"), running, true, false},
+		{"restarted unseen", summary("web", "running", "Up 3 seconds"), running, false, false},
+		{"died unseen", summary("web", "exited", "Exited (1) 2 seconds ago"), running, false, false},
+		{"renamed unseen", summary("api", "running", "Up 10 minutes"), running, false, false},
+		{"paused", summary("web", "paused", "Up 10 minutes (Paused)"), running, false, false},
+		{"re-created under the name", container.Summary{Names: []string{"/web"}, State: "running", Status: "Up 10 minutes", Created: now.Unix()}, running, false, false},
+		{"healthy", summary("web", "running", "Up 10 minutes (healthy)"), healthy, true, false},
+		{"turned unhealthy unseen", summary("web", "running", "Up 10 minutes (unhealthy)"), healthy, false, false},
+		{"health from API 1.52", withHealth, healthy, false, false},
+		{"health check starting", summary("web", "running", "Up 10 minutes (health: starting)"), running, false, false},
+		{"same exit", summary("job", "exited", "Exited (2) 3 minutes ago"), exited, true, false},
+		{"other exit code", summary("job", "exited", "Exited (3) 3 minutes ago"), exited, false, false},
+		{"ran and exited again unseen", summary("job", "exited", "Exited (2) Less than a second ago"), exited, false, false},
+		{"a status text it cannot read", summary("web", "running", "Up for a while"), running, true, false},
+		{"podman: healthy, unworded", summary("web", "running", "Up 10 minutes"), healthy, true, true},
+		{"podman: restarted unseen", summary("web", "running", "Up 3 seconds"), healthy, false, true},
+		{"podman: paused", summary("web", "paused", "Up 10 minutes (Paused)"), healthy, false, true},
 	} {
-		if got := viewOf(tt.item).agrees(&tt.store, now); got != tt.want {
+		if got := viewOf(tt.item, !tt.podman).agrees(&tt.store, now); got != tt.want {
 			t.Errorf("%s: %q agrees with %+v = %v, want %v", tt.name, tt.item.Status, tt.store, got, tt.want)
 		}
 	}

@@ -25,6 +25,13 @@ type Engine interface {
 
 var _ Engine = (*client.Client)(nil)
 
+// PodFinder is an Engine whose daemon groups containers in pods, as
+// Podman's does; the store asks it once for each container it meets.
+// For a daemon without pods it answers "" without a request.
+type PodFinder interface {
+	ContainerPod(ctx context.Context, id string) (string, error)
+}
+
 // Config tunes a Store. Zero values take the defaults noted.
 type Config struct {
 	// Retention is how long the counters of a destroyed container's name
@@ -76,6 +83,8 @@ type EventKind struct {
 // DaemonInfo describes the daemon, as read at the last (re)connect.
 type DaemonInfo struct {
 	Version, APIVersion, OS, Arch, KernelVersion string
+	// Flavor is FlavorDocker or FlavorPodman: which daemon serves the API.
+	Flavor string
 	// MemTotal is the daemon host's memory in bytes.
 	MemTotal int64
 }
@@ -281,6 +290,7 @@ func (s *Store) daemonInfo(ctx context.Context) (DaemonInfo, time.Time, error) {
 		Arch:          info.Info.Architecture,
 		KernelVersion: info.Info.KernelVersion,
 		MemTotal:      info.Info.MemTotal,
+		Flavor:        FlavorOf(ver),
 	}, parseTime(info.Info.SystemTime), nil
 }
 

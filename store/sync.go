@@ -7,7 +7,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/docker-exporter/docker_exporter/internal/workers"
@@ -75,7 +74,7 @@ func (s *Store) inspectAll(ctx context.Context, ids []string, stopOnError bool) 
 		firstErr error
 	)
 	workers.Each(ctx, len(ids), s.cfg.InspectConcurrency, func(i int) {
-		r, found, err := s.inspect(ctx, ids[i])
+		c, found, err := s.inspect(ctx, ids[i])
 		switch {
 		case err != nil:
 			results[i].err = err
@@ -86,7 +85,6 @@ func (s *Store) inspectAll(ctx context.Context, ids []string, stopOnError bool) 
 				})
 			}
 		case found:
-			c := fromInspect(r)
 			results[i].c = &c
 		}
 	})
@@ -100,18 +98,38 @@ func (s *Store) inspectAll(ctx context.Context, ids []string, stopOnError bool) 
 }
 
 // inspect asks the daemon for one container; found is false when the
-// daemon no longer has it.
-func (s *Store) inspect(ctx context.Context, id string) (r container.InspectResponse, found bool, err error) {
+// daemon no longer has it. A container the store meets for the first time
+// also gets its pod, if the engine knows pods.
+func (s *Store) inspect(ctx context.Context, id string) (c Container, found bool, err error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	res, err := s.engine.ContainerInspect(cctx, id, client.ContainerInspectOptions{})
 	switch {
 	case cerrdefs.IsNotFound(err):
-		return r, false, nil
+		return c, false, nil
 	case err != nil:
-		return r, false, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+		return c, false, fmt.Errorf("inspect container %s: %w", shortID(id), err)
 	}
-	return res.Container, true, nil
+	c = fromInspect(res.Container)
+	if pods, ok := s.engine.(PodFinder); ok && !s.podKnown(id) {
+		pod, err := pods.ContainerPod(cctx, id)
+		if err != nil {
+			// Left for the next inspect to ask again.
+			s.log.Debug("cannot tell the pod of a container", "id", shortID(id), "err", err)
+		} else {
+			c.Pod, c.podKnown = pod, true
+		}
+	}
+	return c, true, nil
+}
+
+// podKnown says whether the store already has id's pod. Inspects run on
+// workers while the Run goroutine, the only writer, waits for them.
+func (s *Store) podKnown(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c := s.containers[id]
+	return c != nil && c.podKnown
 }
 
 // reconcile makes the store equal to the daemon's full view, counting what

@@ -32,6 +32,7 @@ import (
 
 	"github.com/docker-exporter/docker_exporter/cgroupstats"
 	"github.com/docker-exporter/docker_exporter/collector"
+	"github.com/docker-exporter/docker_exporter/podman"
 	"github.com/docker-exporter/docker_exporter/stats"
 	"github.com/docker-exporter/docker_exporter/store"
 )
@@ -231,11 +232,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: error: --web.config.file %s: %v\n", exporterName, *opts.web.WebConfigFile, oneLine(err))
 		return 1
 	}
+	userAgent := exporterName + "/" + version.Version
 	docker, err := client.New(
 		client.WithHost(opts.dockerHost),
 		client.WithTLSClientConfigFromEnv(),
 		client.WithAPIVersionFromEnv(),
-		client.WithUserAgent(exporterName+"/"+version.Version),
+		client.WithUserAgent(userAgent),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: error: --docker.host %s: %v\n", exporterName, opts.dockerHost, oneLine(err))
@@ -255,7 +257,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	st := store.New(docker, store.Config{
+	// Against Podman's service, podman.Engine speaks its dialect; against
+	// dockerd it is the client as it is.
+	engine := podman.New(docker, podman.Config{UserAgent: userAgent, Logger: logger})
+	st := store.New(engine, store.Config{
 		Retention:      opts.retention,
 		Timeout:        opts.dockerTimeout,
 		ResyncInterval: opts.resyncInterval,

@@ -122,8 +122,9 @@ func (d *unixDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	return nd.DialContext(ctx, "unix", d.path)
 }
 
-// apiVersion is the "/v1.41" prefix a Docker client puts on most paths.
-var apiVersion = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(/|$)`)
+// apiVersion is the "/v1.41" prefix a Docker client puts on most paths, or
+// Podman's "/v4.3.1" before its own "/libpod" paths.
+var apiVersion = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(\.[0-9]+)?(/|$)`)
 
 // Key is how a request is counted: "METHOD path", without the API version
 // prefix and the query, e.g. "GET /containers/<id>/json".

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -314,5 +315,21 @@ func TestStallEventsHoldsTheStreamUntilLifted(t *testing.T) {
 		}
 	case <-time.After(deadline):
 		t.Fatal("the stream did not go on after the stall was lifted")
+	}
+}
+
+func TestKeyDropsTheAPIVersionPrefix(t *testing.T) {
+	for path, want := range map[string]string{
+		"/v1.41/containers/json":         "GET /containers/json",
+		"/containers/json":               "GET /containers/json",
+		"/v4.3.1/libpod/pods/abc/json":   "GET /libpod/pods/abc/json",
+		"/v1.41":                         "GET /",
+		"/v1.41x/containers/json":        "GET /v1.41x/containers/json",
+		"/volumes/v1.41/containers/json": "GET /volumes/v1.41/containers/json",
+	} {
+		r := httptest.NewRequest(http.MethodGet, path+"?all=1", nil)
+		if got := Key(r); got != want {
+			t.Errorf("Key(GET %s) = %q, want %q", path, got, want)
+		}
 	}
 }

@@ -28,7 +28,7 @@ type Bed struct {
 type Option func(*Bed, testing.TB)
 
 // WithProxy puts a countproxy between the exporter and the daemon.
-func WithProxy(b *Bed, tb testing.TB) { b.Proxy = StartProxy(tb, b.Daemon) }
+func WithProxy(b *Bed, tb testing.TB) { b.Proxy = StartProxy(tb, b.Daemon.Host) }
 
 // Start starts a daemon of eng and imports the busybox image.
 func Start(tb testing.TB, eng testdaemon.Engine, opts ...Option) *Bed {
@@ -77,10 +77,11 @@ func WaitEventsApplied(tb testing.TB, d *testdaemon.Daemon, e *exporterproc.Expo
 	}, "docker_exporter_last_event")
 }
 
-// StartProxy starts a countproxy in front of d, closed in cleanup.
-func StartProxy(tb testing.TB, d *testdaemon.Daemon) *countproxy.Proxy {
+// StartProxy starts a countproxy in front of the daemon on host (a unix
+// socket), closed in cleanup.
+func StartProxy(tb testing.TB, host string) *countproxy.Proxy {
 	tb.Helper()
-	p, err := countproxy.Start(d.Host)
+	p, err := countproxy.Start(host)
 	if err != nil {
 		tb.Fatalf("countproxy: %v", err)
 	}

@@ -223,6 +223,13 @@ func ev(id, action string, sec int, attrs map[string]string) events.Message {
 func run(t *testing.T, f *fakeEngine) *Store {
 	t.Helper()
 	s := New(f, Config{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	runStore(t, s)
+	return s
+}
+
+// runStore runs s until the test ends.
+func runStore(t *testing.T, s *Store) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -233,7 +240,6 @@ func run(t *testing.T, f *fakeEngine) *Store {
 		cancel()
 		<-done
 	})
-	return s
 }
 
 // waitFor waits until the store's snapshot satisfies cond.

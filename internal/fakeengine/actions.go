@@ -15,8 +15,12 @@ import (
 var ErrNoSuchContainer = errors.New("fakeengine: no such container")
 
 // The actions below change a container and emit the events dockerd emits
-// for the same change, stamped by the engine's clock. An action that the
-// container's state does not allow changes nothing and returns an error.
+// for the same change, stamped by the engine's clock; with Options.Podman,
+// the events Podman emits (see podman.go). An action that the container's
+// state does not allow changes nothing and returns an error.
+//
+// Each action's events come from the dialect (docker's methods here), which
+// builds them from the primitives below: started, died, signal and emit.
 
 // tick returns the time of a new event: the clock's, or one nanosecond past
 // the previous event so that no two events of the engine share a time. It
@@ -40,22 +44,31 @@ func (e *Engine) clock() time.Time {
 	return now.UTC()
 }
 
-// emit publishes a container event with the attributes dockerd gives it:
-// the labels, image and name, then extra. It must be called with e.mu held.
+// emit publishes a container event with the attributes the dialect gives
+// it. It must be called with e.mu held.
 func (e *Engine) emit(c *ctr, at time.Time, action events.Action, extra map[string]string) {
+	e.publish(e.containerEvent(c, at, action, extra))
+}
+
+func (e *Engine) containerEvent(c *ctr, at time.Time, action events.Action, extra map[string]string) message {
+	return message{Message: events.Message{
+		Type:     events.ContainerEventType,
+		Action:   action,
+		Actor:    events.Actor{ID: c.id, Attributes: e.dialect.attrs(c, action, extra)},
+		Scope:    "local",
+		Time:     at.Unix(),
+		TimeNano: at.UnixNano(),
+	}}
+}
+
+// attrs are dockerd's: the labels, image and name, then extra.
+func (docker) attrs(c *ctr, _ events.Action, extra map[string]string) map[string]string {
 	attrs := make(map[string]string, len(c.labels)+2+len(extra))
 	maps.Copy(attrs, c.labels)
 	attrs["image"] = c.image
 	attrs["name"] = c.name
 	maps.Copy(attrs, extra)
-	e.publish(events.Message{
-		Type:     events.ContainerEventType,
-		Action:   action,
-		Actor:    events.Actor{ID: c.id, Attributes: attrs},
-		Scope:    "local",
-		Time:     at.Unix(),
-		TimeNano: at.UnixNano(),
-	})
+	return attrs
 }
 
 // get must be called with e.mu held.
@@ -105,7 +118,11 @@ func (e *Engine) Start(id string) error {
 	return nil
 }
 
-func (e *Engine) start(c *ctr) {
+func (e *Engine) start(c *ctr)         { e.dialect.start(e, c) }
+func (docker) start(e *Engine, c *ctr) { e.started(c) }
+
+// started makes c run: start.
+func (e *Engine) started(c *ctr) {
 	at := e.tick()
 	// As in dockerd: the exit code and OOM flag reset, and a health check
 	// starts over.
@@ -117,11 +134,19 @@ func (e *Engine) start(c *ctr) {
 	e.emit(c, at, events.ActionStart, nil)
 }
 
-// die ends c's process: die with exitCode and execDuration. A restarting
-// container waits for its policy's next start.
-func (e *Engine) die(c *ctr, code int, restarting bool) {
+func (e *Engine) die(c *ctr, code int, restarting bool) { e.dialect.die(e, c, code, restarting) }
+func (docker) die(e *Engine, c *ctr, code int, restarting bool) {
+	e.died(c, code, restarting)
+}
+
+// died ends c's process, and a health check in progress with it: die with
+// exitCode and execDuration. A restarting container waits for its policy's
+// next start.
+func (e *Engine) died(c *ctr, code int, restarting bool) {
 	at := e.tick()
 	ran := at.Sub(c.started)
+	e.settle(c, at) // a check over before the death has its result
+	c.pending = nil
 	c.state, c.finished, c.exitCode, c.pid = "exited", at, code, 0
 	if restarting {
 		c.state = "restarting"
@@ -134,7 +159,8 @@ func (e *Engine) die(c *ctr, code int, restarting bool) {
 	})
 }
 
-func (e *Engine) kill(c *ctr, signal string) {
+// signal is the daemon sending c's process a signal: kill.
+func (e *Engine) signal(c *ctr, signal string) {
 	e.emit(c, e.tick(), events.ActionKill, map[string]string{"signal": signal})
 }
 
@@ -158,9 +184,14 @@ func (e *Engine) Kill(id string) error {
 	if err != nil {
 		return err
 	}
-	e.kill(c, "9")
-	e.die(c, 137, false)
+	e.kill(c)
 	return nil
+}
+
+func (e *Engine) kill(c *ctr) { e.dialect.kill(e, c) }
+func (docker) kill(e *Engine, c *ctr) {
+	e.signal(c, "9")
+	e.died(c, 137, false)
 }
 
 // Stop is `docker stop` of a process that obeys SIGTERM: kill (signal 15),
@@ -176,9 +207,10 @@ func (e *Engine) Stop(id string) error {
 	return nil
 }
 
-func (e *Engine) stop(c *ctr) {
-	e.kill(c, "15")
-	e.die(c, 143, false)
+func (e *Engine) stop(c *ctr) { e.dialect.stop(e, c) }
+func (docker) stop(e *Engine, c *ctr) {
+	e.signal(c, "15")
+	e.died(c, 143, false)
 	e.emit(c, e.tick(), events.ActionStop, nil)
 }
 
@@ -195,11 +227,12 @@ func (e *Engine) OOM(id string) error {
 	return nil
 }
 
-func (e *Engine) oom(c *ctr) {
+func (e *Engine) oom(c *ctr) { e.dialect.oom(e, c) }
+func (docker) oom(e *Engine, c *ctr) {
 	c.oomKilled = true
 	c.changed()
 	e.emit(c, e.tick(), events.ActionOOM, nil)
-	e.die(c, 137, false)
+	e.died(c, 137, false)
 }
 
 // Pause freezes a running container: pause.
@@ -266,7 +299,9 @@ func (e *Engine) rename(c *ctr, newName string) {
 
 // Health records a health check result of a running container that has a
 // check: the failing streak follows, and "health_status: <status>" is
-// emitted when the status changes, as dockerd does.
+// emitted when the status changes, as dockerd does. Podman emits
+// health_status at every check, and before 4.7 shows the result only after
+// HealthCheckDuration (see podman.go). An invalid status panics.
 func (e *Engine) Health(id, status string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -281,7 +316,17 @@ func (e *Engine) Health(id, status string) error {
 	return nil
 }
 
-func (e *Engine) health(c *ctr, status string) {
+func (e *Engine) health(c *ctr, status string) { e.dialect.health(e, c, status) }
+func (docker) health(e *Engine, c *ctr, status string) {
+	old := c.health
+	c.checked(status)
+	if old != status {
+		e.emit(c, e.tick(), events.Action(string(events.ActionHealthStatus)+": "+status), nil)
+	}
+}
+
+// checked applies a health check's result: the status and failing streak.
+func (c *ctr) checked(status string) {
 	switch status {
 	case "healthy":
 		c.failingStreak = 0
@@ -292,12 +337,8 @@ func (e *Engine) health(c *ctr, status string) {
 	default:
 		panic("fakeengine: invalid health " + status)
 	}
-	old := c.health
 	c.health = status
 	c.changed()
-	if old != status {
-		e.emit(c, e.tick(), events.Action(string(events.ActionHealthStatus)+": "+status), nil)
-	}
 }
 
 // Destroy is `docker rm -f`: kill (9) and die (137) if the process runs,
@@ -313,10 +354,11 @@ func (e *Engine) Destroy(id string) error {
 	return nil
 }
 
-func (e *Engine) destroy(c *ctr) {
+func (e *Engine) destroy(c *ctr) { e.dialect.destroy(e, c) }
+func (docker) destroy(e *Engine, c *ctr) {
 	if c.state == "running" || c.state == "paused" {
-		e.kill(c, "9")
-		e.die(c, 137, false)
+		e.signal(c, "9")
+		e.died(c, 137, false)
 	}
 	e.remove(c)
 	e.emit(c, e.tick(), events.ActionDestroy, nil)

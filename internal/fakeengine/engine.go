@@ -6,6 +6,11 @@
 // It models the daemon's documented behaviour with the API's own JSON types;
 // it is no substitute for the tests against a real dockerd.
 //
+// With Options.Podman it speaks the dialect of Podman's Docker-compatible
+// service instead (`podman system service`, see podman.go): Podman's version
+// answers, event names and attributes, health-check timing, and the libpod
+// endpoints that tell a container's pod.
+//
 // A test typically does:
 //
 //	e := fakeengine.New(fakeengine.Options{})
@@ -54,6 +59,13 @@ type Options struct {
 	// EventBuffer is how many past events a `since` request can replay
 	// (default 256, as in dockerd).
 	EventBuffer int
+	// Podman, when set, is the Podman version to emulate, such as "4.3.1"
+	// or "4.9.4", instead of dockerd; it is then also the Version. APIVersion
+	// stays the Docker API version Podman serves.
+	Podman string
+	// HealthCheckDuration is how long a Podman health check runs (default
+	// 50ms): before Podman 4.7 its result shows in inspects only after it.
+	HealthCheckDuration time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -75,13 +87,20 @@ func (o Options) withDefaults() Options {
 	if o.EventBuffer <= 0 {
 		o.EventBuffer = 256
 	}
+	if o.Podman != "" {
+		o.Version = o.Podman
+	}
+	if o.HealthCheckDuration <= 0 {
+		o.HealthCheckDuration = 50 * time.Millisecond
+	}
 	return o
 }
 
 // Engine is a fake Docker daemon. All its methods are safe for concurrent use.
 type Engine struct {
-	opts Options
-	srv  *http.Server
+	opts    Options
+	dialect dialect
+	srv     *http.Server
 
 	// closing is closed by Close; everything that waits selects on it.
 	closing chan struct{}
@@ -119,6 +138,7 @@ type Engine struct {
 	hangList, hangInspect chan struct{} // closed to lift the hang
 	vanished              map[string]bool
 	imageIDs              map[string]string
+	pods                  map[string]*pod // by name
 }
 
 type listener struct {
@@ -129,8 +149,10 @@ type listener struct {
 // New makes an engine with no containers. It serves nothing until ListenUnix
 // or ListenTCP.
 func New(opts Options) *Engine {
+	opts = opts.withDefaults()
 	e := &Engine{
-		opts:       opts.withDefaults(),
+		opts:       opts,
+		dialect:    newDialect(opts),
 		closing:    make(chan struct{}),
 		open:       make(map[net.Conn]struct{}),
 		containers: make(map[string]*ctr),
@@ -139,6 +161,7 @@ func New(opts Options) *Engine {
 		requests:   make(map[string]int),
 		vanished:   make(map[string]bool),
 		imageIDs:   make(map[string]string),
+		pods:       make(map[string]*pod),
 	}
 	e.srv = &http.Server{
 		Handler:   e,

@@ -12,6 +12,13 @@ import (
 	"github.com/moby/moby/api/types/events"
 )
 
+// message is an event as the daemon writes it: moby's Message, and the
+// HealthStatus that Podman adds to health_status and moby's type lacks.
+type message struct {
+	events.Message
+	HealthStatus string `json:",omitempty"`
+}
+
 // event is one published event, encoded once for every stream.
 type event struct {
 	msg events.Message
@@ -26,8 +33,9 @@ type legacyFields struct {
 	From   string `json:"from,omitempty"`
 }
 
-func newEvent(msg events.Message) *event {
-	b, _ := json.Marshal(msg) // plain strings and numbers: cannot fail
+func newEvent(m message) *event {
+	b, _ := json.Marshal(m) // plain strings and numbers: cannot fail
+	msg := m.Message
 	ev := &event{msg: msg, line: append(b, '\n')}
 	ev.legacy = ev.line
 	var old legacyFields
@@ -58,15 +66,15 @@ func (e *Engine) Emit(msg events.Message) {
 		at := e.tick()
 		msg.Time, msg.TimeNano = at.Unix(), at.UnixNano()
 	}
-	e.publish(msg)
+	e.publish(message{Message: msg})
 }
 
 // publish keeps msg for replays and queues it on every stream it matches.
 // For a stream whose queue is full it waits up to DropTimeout, then drops
 // the event for that stream, as dockerd does. It must be called with e.mu
 // held.
-func (e *Engine) publish(msg events.Message) {
-	ev := newEvent(msg)
+func (e *Engine) publish(m message) {
+	ev := newEvent(m)
 	if len(e.ring) < e.opts.EventBuffer {
 		e.ring = append(e.ring, ev)
 	} else {

@@ -21,10 +21,18 @@ import (
 
 const kernelVersion = "6.1.0-fake-amd64"
 
-var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/|$)`)
+var (
+	versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/|$)`)
+	// libpodPrefix is Podman's own API version, such as /v4.3.1/libpod/.
+	libpodPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+\.[0-9]+(/libpod/)`)
+)
 
-// splitVersion splits "/v1.41/info" into "1.41" and "/info".
+// splitVersion splits "/v1.41/info" into "1.41" and "/info", and
+// "/v4.3.1/libpod/x" into "" and "/libpod/x".
 func splitVersion(path string) (version, rest string) {
+	if m := libpodPrefix.FindStringSubmatch(path); m != nil {
+		return "", path[len(m[0])-len(m[1]):]
+	}
 	m := versionPrefix.FindStringSubmatch(path)
 	if m == nil {
 		return "", path
@@ -32,16 +40,23 @@ func splitVersion(path string) (version, rest string) {
 	return m[1], path[len(m[0])-len(m[2]):]
 }
 
-// routeKey names a path for Requests: a container's id or name becomes {id}.
+// routeKey names a path for Requests: a container's or pod's id or name
+// becomes {id}.
 func routeKey(path string) string {
-	rest, ok := strings.CutPrefix(path, "/containers/")
-	if !ok || rest == "json" {
-		return path
+	for _, prefix := range []string{"/containers/", "/libpod/containers/", "/libpod/pods/"} {
+		rest, ok := strings.CutPrefix(path, prefix)
+		if !ok {
+			continue
+		}
+		if rest == "json" {
+			return path
+		}
+		if _, tail, found := strings.Cut(rest, "/"); found {
+			return prefix + "{id}/" + tail
+		}
+		return prefix + "{id}"
 	}
-	if _, tail, found := strings.Cut(rest, "/"); found {
-		return "/containers/{id}/" + tail
-	}
-	return "/containers/{id}"
+	return path
 }
 
 // versionLess compares dotted API versions numerically.
@@ -90,12 +105,8 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	defer e.handlers.Done()
 
-	// dockerd sets these on every answer.
 	h := w.Header()
-	h.Set("Api-Version", e.opts.APIVersion)
-	h.Set("Docker-Experimental", "false")
-	h.Set("Ostype", "linux")
-	h.Set("Server", "Docker/"+e.opts.Version+" (linux)")
+	e.dialect.headers(e, h)
 	if version == "" {
 		version = e.opts.APIVersion
 	} else if versionLess(e.opts.APIVersion, version) {
@@ -104,9 +115,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if path == "/_ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
-		h.Set("Pragma", "no-cache")
-		h.Set("Swarm", "inactive")
+		e.dialect.pingHeaders(h)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		if r.Method == http.MethodGet {
 			_, _ = w.Write([]byte("OK"))
@@ -114,12 +123,12 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet {
-		writeError(w, http.StatusNotFound, "page not found")
+		e.dialect.notFound(w, "")
 		return
 	}
 	switch path {
 	case "/version":
-		writeJSON(w, http.StatusOK, e.versionResponse())
+		writeJSON(w, http.StatusOK, e.dialect.version(e))
 	case "/info":
 		writeJSON(w, http.StatusOK, e.info())
 	case "/events":
@@ -127,17 +136,43 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/containers/json":
 		e.serveList(w, r, version)
 	default:
-		if ref, ok := inspectRef(path); ok {
+		if ref, ok := inspectRef(path, "/containers/"); ok {
 			e.serveInspect(w, r, ref)
 			return
 		}
-		writeError(w, http.StatusNotFound, "page not found")
+		if !e.dialect.serve(e, w, r, path) {
+			e.dialect.notFound(w, "")
+		}
 	}
 }
 
-// inspectRef returns the id or name in "/containers/{ref}/json".
-func inspectRef(path string) (string, bool) {
-	ref, ok := strings.CutPrefix(path, "/containers/")
+// dockerd sets these on every answer.
+func (docker) headers(e *Engine, h http.Header) {
+	h.Set("Api-Version", e.opts.APIVersion)
+	h.Set("Docker-Experimental", "false")
+	h.Set("Ostype", "linux")
+	h.Set("Server", "Docker/"+e.opts.Version+" (linux)")
+}
+
+func (docker) pingHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Swarm", "inactive")
+}
+
+func (docker) notFound(w http.ResponseWriter, ref string) {
+	if ref == "" {
+		writeError(w, http.StatusNotFound, "page not found")
+		return
+	}
+	writeError(w, http.StatusNotFound, "No such container: "+ref)
+}
+
+func (docker) serve(*Engine, http.ResponseWriter, *http.Request, string) bool { return false }
+
+// inspectRef returns the id or name in prefix+"{ref}/json".
+func inspectRef(path, prefix string) (string, bool) {
+	ref, ok := strings.CutPrefix(path, prefix)
 	if !ok {
 		return "", false
 	}
@@ -222,6 +257,7 @@ func (e *Engine) serveList(w http.ResponseWriter, r *http.Request, version strin
 	now := e.clock()
 	picked := make([]*ctr, 0, len(e.containers))
 	for _, c := range e.containers {
+		e.settle(c, now)
 		if (all || c.running()) && lf.match(c) {
 			picked = append(picked, c)
 		}
@@ -253,6 +289,12 @@ func (e *Engine) serveList(w http.ResponseWriter, r *http.Request, version strin
 }
 
 func (e *Engine) serveInspect(w http.ResponseWriter, r *http.Request, ref string) {
+	e.inspect(w, r, ref, func(c *ctr) any { return e.inspectResponse(c) })
+}
+
+// inspect answers an inspect of the container ref with render(c), which is
+// called with e.mu held. Latency and inspect faults apply.
+func (e *Engine) inspect(w http.ResponseWriter, r *http.Request, ref string, render func(*ctr) any) {
 	if !e.wait(r.Context(), e.opts.InspectLatency) || !e.fault(w, r, "inspect", &e.failInspect, &e.hangInspect) {
 		return
 	}
@@ -260,10 +302,11 @@ func (e *Engine) serveInspect(w http.ResponseWriter, r *http.Request, ref string
 	c := e.lookup(ref)
 	if c == nil || e.vanished[c.id] {
 		e.mu.Unlock()
-		writeError(w, http.StatusNotFound, "No such container: "+ref)
+		e.dialect.notFound(w, ref)
 		return
 	}
-	resp := e.inspectResponse(c)
+	e.settle(c, e.clock())
+	resp := render(c)
 	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -332,7 +375,7 @@ func (e *Engine) info() system.Info {
 	return info
 }
 
-func (e *Engine) versionResponse() system.VersionResponse {
+func (docker) version(e *Engine) any {
 	const minAPI, commit, built = "1.12", "fakeeng", "2023-04-14T10:32:03.000000000+00:00"
 	return system.VersionResponse{
 		Platform: system.PlatformInfo{Name: "Docker Engine - Community"},
@@ -358,8 +401,9 @@ func (e *Engine) versionResponse() system.VersionResponse {
 }
 
 // Requests counts the requests served by "METHOD /path", without the
-// version prefix and with a container's id or name as {id}:
-// "GET /containers/json", "GET /containers/{id}/json", "HEAD /_ping".
+// version prefix and with a container's or pod's id or name as {id}:
+// "GET /containers/json", "GET /containers/{id}/json", "HEAD /_ping", and
+// Podman's "GET /libpod/containers/{id}/json", "GET /libpod/pods/{id}/json".
 func (e *Engine) Requests() map[string]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

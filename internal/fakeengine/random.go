@@ -150,8 +150,7 @@ func (e *Engine) Random(rng *rand.Rand) {
 		case 1:
 			e.stop(c)
 		case 2:
-			e.kill(c, "9")
-			e.die(c, 137, false)
+			e.kill(c)
 		case 3:
 			e.oom(c)
 		case 4:
@@ -172,8 +171,7 @@ func (e *Engine) Random(rng *rand.Rand) {
 		}
 	case "paused":
 		if rng.IntN(5) == 0 {
-			e.kill(c, "9")
-			e.die(c, 137, false)
+			e.kill(c)
 		} else {
 			e.pause(c, false)
 		}

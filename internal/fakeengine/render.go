@@ -52,18 +52,10 @@ func humanDuration(d time.Duration) string {
 }
 
 // statusText is the list's human Status, such as "Up 2 hours (healthy)".
-func statusText(c *ctr, now time.Time) string {
+func (e *Engine) statusText(c *ctr, now time.Time) string {
 	switch c.state {
 	case "running":
-		up := "Up " + humanDuration(now.Sub(c.started))
-		switch c.health {
-		case "":
-			return up
-		case "starting":
-			return up + " (health: starting)"
-		default:
-			return up + " (" + c.health + ")"
-		}
+		return "Up " + humanDuration(now.Sub(c.started)) + e.dialect.listHealth(c)
 	case "paused":
 		return "Up " + humanDuration(now.Sub(c.started)) + " (Paused)"
 	case "restarting":
@@ -76,6 +68,17 @@ func statusText(c *ctr, now time.Time) string {
 	return "Created"
 }
 
+func (docker) listHealth(c *ctr) string {
+	switch c.health {
+	case "":
+		return ""
+	case "starting":
+		return " (health: starting)"
+	default:
+		return " (" + c.health + ")"
+	}
+}
+
 const command = "/docker-entrypoint.sh sleep infinity"
 
 // summaryJSON is c's list entry; the Health field exists from API 1.52 on.
@@ -85,7 +88,7 @@ func (e *Engine) summaryJSON(c *ctr, now time.Time, withHealth bool) []byte {
 	if withHealth {
 		k = 1
 	}
-	status := statusText(c, now)
+	status := e.statusText(c, now)
 	if cached := c.summary[k]; cached.data != nil && cached.status == status {
 		return cached.data
 	}
@@ -116,6 +119,18 @@ func (e *Engine) summaryJSON(c *ctr, now time.Time, withHealth bool) []byte {
 	return data
 }
 
+func (docker) inspectHealth(c *ctr) *container.Health {
+	// dockerd has no health to show before the first start.
+	if c.health == "" {
+		return nil
+	}
+	return &container.Health{
+		Status:        container.HealthStatus(c.health),
+		FailingStreak: c.failingStreak,
+		Log:           []*container.HealthcheckResult{},
+	}
+}
+
 // inspectResponse is c as GET /containers/{id}/json shows it. It must be
 // called with e.mu held; the result shares nothing with c.
 func (e *Engine) inspectResponse(c *ctr) container.InspectResponse {
@@ -131,14 +146,7 @@ func (e *Engine) inspectResponse(c *ctr) container.InspectResponse {
 		StartedAt:  formatTime(c.started),
 		FinishedAt: formatTime(c.finished),
 	}
-	// dockerd has no health to show before the first start.
-	if c.health != "" {
-		state.Health = &container.Health{
-			Status:        container.HealthStatus(c.health),
-			FailingStreak: c.failingStreak,
-			Log:           []*container.HealthcheckResult{},
-		}
-	}
+	state.Health = e.dialect.inspectHealth(c)
 	config := &container.Config{
 		Hostname:     c.id[:12],
 		AttachStdout: true,

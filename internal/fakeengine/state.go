@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 // Spec describes one container.
@@ -26,6 +28,9 @@ type Spec struct {
 	// Healthcheck says the container has a health check even though Health
 	// is "": the daemon shows no health until the first start.
 	Healthcheck bool
+	// Pod is the name of the pod the container belongs to, "" for none.
+	// Only Podman shows it, by the pod's id (see PodID).
+	Pod string
 
 	FailingStreak, RestartCount, ExitCode int
 	OOMKilled                             bool
@@ -37,6 +42,7 @@ type Spec struct {
 // holding e.mu, touch it.
 type ctr struct {
 	id, name, image, imageID string
+	pod, podID               string
 	labels                   map[string]string
 	state                    string
 	healthcheck              bool
@@ -48,8 +54,12 @@ type ctr struct {
 	created, started         time.Time
 	finished                 time.Time
 	pid                      int
-	seq                      uint64 // creation order
-	idx                      int    // position in Engine.ids
+	// healthLog is Podman's log of the last checks; pending is a check
+	// whose result Podman has not recorded yet (see settle).
+	healthLog []*container.HealthcheckResult
+	pending   *pendingHealth
+	seq       uint64 // creation order
+	idx       int    // position in Engine.ids
 
 	// summary caches the container's list entry, without and with the
 	// Health field, as long as its Status text stays the same: a list of
@@ -74,7 +84,7 @@ func (c *ctr) running() bool {
 func (c *ctr) spec() Spec {
 	return Spec{
 		ID: c.id, Name: c.name, Image: c.image, Labels: maps.Clone(c.labels),
-		State: c.state, Health: c.health, Healthcheck: c.healthcheck,
+		State: c.state, Health: c.health, Healthcheck: c.healthcheck, Pod: c.pod,
 		FailingStreak: c.failingStreak, RestartCount: c.restartCount, ExitCode: c.exitCode,
 		OOMKilled: c.oomKilled, Created: c.created, Started: c.started, Finished: c.finished,
 	}
@@ -141,7 +151,7 @@ func (e *Engine) fromSpec(s Spec) *ctr {
 	}
 	c := &ctr{
 		id: s.ID, name: strings.TrimPrefix(s.Name, "/"), image: s.Image,
-		labels: maps.Clone(s.Labels), state: s.State,
+		labels: maps.Clone(s.Labels), state: s.State, pod: s.Pod, podID: PodID(s.Pod),
 		healthcheck: s.Healthcheck || s.Health != "", health: s.Health,
 		failingStreak: s.FailingStreak, restartCount: s.RestartCount,
 		exitCode: s.ExitCode, oomKilled: s.OOMKilled,
@@ -168,6 +178,9 @@ func (e *Engine) insert(c *ctr) {
 	c.seq = e.seq
 	c.idx = len(e.ids)
 	c.imageID = e.imageID(c.image)
+	if c.pod != "" && e.pods[c.pod] == nil {
+		e.pods[c.pod] = &pod{id: c.podID, name: c.pod, created: c.created}
+	}
 	e.ids = append(e.ids, c.id)
 	e.containers[c.id] = c
 	e.names[c.name] = c
@@ -208,12 +221,15 @@ func (e *Engine) imageID(image string) string {
 }
 
 // Truth is the engine's current state sorted by id: what a store that has
-// seen everything must hold.
+// seen everything must hold. A Podman health result that inspects do not
+// show yet is not in it either.
 func (e *Engine) Truth() []Spec {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]Spec, 0, len(e.containers))
+	now := e.clock()
 	for _, c := range e.containers {
+		e.settle(c, now)
 		out = append(out, c.spec())
 	}
 	slices.SortFunc(out, func(a, b Spec) int { return strings.Compare(a.ID, b.ID) })

@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -43,7 +44,10 @@ type Config struct {
 	// UserAgent is sent on the requests Engine makes itself (the event
 	// stream and the libpod calls), as the client sends it on its own.
 	UserAgent string
-	Logger    *slog.Logger
+	// Timeout bounds each request Engine makes of its own accord, the
+	// inspects that read a health check's result (default 10s).
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
 // Engine is the store's view of a daemon that may be Podman.
@@ -80,6 +84,9 @@ func New(cli *client.Client, cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
 	dial := cli.Dialer()
 	return &Engine{
 		Client: cli,
@@ -91,6 +98,12 @@ func New(cli *client.Client, cfg Config) *Engine {
 		}},
 		pods: make(map[string]string),
 	}
+}
+
+// Close closes the connections Engine opened of its own and the client's.
+func (e *Engine) Close() error {
+	e.http.CloseIdleConnections()
+	return e.Client.Close()
 }
 
 // ServerVersion is the client's, and tells Engine which daemon it talks

@@ -187,6 +187,11 @@ func TestPodNamesAreCachedByPod(t *testing.T) {
 			return c != nil && c.Pod == spec.Pod
 		})
 	}
+	// solo shows with no pod before its inspect asked: wait for that.
+	deadline := time.Now().Add(10 * time.Second)
+	for fe.Requests()["GET /libpod/containers/{id}/json"] < 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	req := fe.Requests()
 	if req["GET /libpod/containers/{id}/json"] != 4 || req["GET /libpod/pods/{id}/json"] != 1 {
 		t.Errorf("requests %v: want one libpod inspect a container and one pod lookup", req)

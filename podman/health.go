@@ -27,7 +27,8 @@ const (
 // ev. A container that stops or goes away, or a check that never ends,
 // gets ev with the status the daemon shows then.
 func (e *Engine) settle(ctx context.Context, ev events.Message, send func(events.Message) bool) {
-	deadline := time.Now().Add(defaultChecks + settleGrace)
+	start := time.Now()
+	deadline := start.Add(defaultChecks + settleGrace)
 	wait := settleFirst
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -37,7 +38,9 @@ func (e *Engine) settle(ctx context.Context, ev events.Message, send func(events
 			return
 		case <-timer.C:
 		}
-		res, err := e.Client.ContainerInspect(ctx, ev.Actor.ID, client.ContainerInspectOptions{})
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		res, err := e.Client.ContainerInspect(cctx, ev.Actor.ID, client.ContainerInspectOptions{})
+		cancel()
 		switch {
 		case cerrdefs.IsNotFound(err):
 			send(ev)
@@ -45,10 +48,14 @@ func (e *Engine) settle(ctx context.Context, ev events.Message, send func(events
 		case err == nil:
 			r := res.Container
 			if hc := healthTimeout(r); hc > 0 {
-				deadline = time.Now().Add(hc + settleGrace)
+				deadline = start.Add(hc + settleGrace)
 			}
 			status, ended, ok := lastCheck(r)
-			if ok && ended >= ev.TimeNano || !running(r) || time.Now().After(deadline) {
+			over := ok && ended >= ev.TimeNano
+			if !over && running(r) && time.Now().After(deadline) {
+				e.cfg.Logger.Debug("a Podman health check recorded no result in time; taking the status it shows", "id", ev.Actor.ID, "status", status)
+			}
+			if over || !running(r) || time.Now().After(deadline) {
 				if isHealth(status) {
 					ev.Action = withHealth(status)
 				}

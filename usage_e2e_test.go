@@ -145,9 +145,13 @@ func TestCPUUsageOfBusyContainers(t *testing.T) {
 		last.Must(!last.Has("docker_container_cpu_throttled_seconds_total", "name", "burn"), "burn has no quota: want no throttled series")
 
 		// Beside docker stats, which reads the same files over a second of
-		// its own: the quota holds half steady at 50%.
-		if got, want := readDockerStats(t, d, "half")["half"].cpuPercent, 100*halfRate; !within(got, want, 0.05) {
-			t.Errorf("docker stats says half uses %.1f%% CPU, the exporter %.1f%%: more than 5%% apart", got, want)
+		// its own: the quota holds half steady at 50%, but a one-second
+		// window spans ten 100 ms CFS periods, and where it starts and ends
+		// in them moves its figure by up to a period's 50 ms of quota, 5
+		// points (one run measured 52.9% against the kernel's 49.6% over
+		// 4.5 s). The exact comparison is the kernel's, above.
+		if got, want := readDockerStats(t, d, "half")["half"].cpuPercent, 100*halfRate; !within(got, want, 0.10) {
+			t.Errorf("docker stats says half uses %.1f%% CPU, the exporter %.1f%%: more than 10%% apart", got, want)
 		}
 	})
 }

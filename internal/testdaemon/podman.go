@@ -304,6 +304,7 @@ func (p *Podman) run(stdout, stderr io.Writer, args ...string) error {
 func (p *Podman) runWrapped(wrap []string, stdout, stderr io.Writer, args ...string) error {
 	argv := append(append(append(wrap[:len(wrap):len(wrap)], p.bin), p.podmanFlags()...), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = p.dir // conmon inherits it, and writes a container's "oom" file there
 	cmd.Env = p.env
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr

@@ -637,6 +637,10 @@ func startProc(bin string, args, env []string, logPath string) (*proc, error) {
 	}
 	defer f.Close() // the child has its own copy
 	cmd := exec.Command(bin, args...)
+	// In its private directory, beside its log: what it and its children
+	// write to their working directory (conmon 2.1.6 writes a container's
+	// "oom" file there) stays out of the test's.
+	cmd.Dir = filepath.Dir(logPath)
 	cmd.Env = env
 	cmd.Stdout = f // an *os.File, so os/exec starts no copying goroutine
 	cmd.Stderr = f

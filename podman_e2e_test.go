@@ -213,6 +213,7 @@ func TestPodmanHealthIsFollowedEveryTime(t *testing.T) {
 	e.WaitFor(t, "doc running", func(s *scrape.Scrape) bool { return s.InState("doc", "running") }, scrape.Named("doc"))
 
 	const toggles = 20
+	before := b.proxy.Snapshot()
 	for i := range toggles {
 		if i%2 == 0 {
 			p.Podman(t, "exec", "doc", "touch", "/tmp/ok")
@@ -238,6 +239,7 @@ func TestPodmanHealthIsFollowedEveryTime(t *testing.T) {
 	s := e.Scrape(t)
 	s.Must(s.Is(toggles, "docker_events_total", "type", "container", "action", "health_status"),
 		"want %d health_status events, one per check", toggles)
+	t.Logf("requests for %d checks (and the execs that toggle them): %v", toggles, countproxy.Diff(before, b.proxy.Snapshot()))
 }
 
 func TestPodmanScrapesNeverCallTheDaemon(t *testing.T) {

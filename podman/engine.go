@@ -12,7 +12,9 @@
 //     (containerExitCode, podId) are dropped;
 //   - `since` is parsed by Podman as a float, which may replay a few events
 //     from just before it: those are dropped;
-//   - a container's pod comes from the libpod API (ContainerPod).
+//   - a container's pod comes from the libpod API (ContainerPod);
+//   - the states Podman has and dockerd not ("stopped" between a death and
+//     its cleanup, "stopping", "initialized") are worded as dockerd's.
 //
 // Everything else passes through: actions Docker does not have (init,
 // cleanup, exec_died, …) reach the store, which counts and ignores them.

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -102,6 +103,18 @@ func TestParseSinceReadsTheStoresForm(t *testing.T) {
 	} {
 		if got := parseSince(in); got != want {
 			t.Errorf("parseSince(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestDockerStateWordsPodmansStatesAsDockerd(t *testing.T) {
+	for in, want := range map[container.ContainerState]container.ContainerState{
+		"stopped": "exited", "stopping": "running", "initialized": "created", "configured": "created",
+		"running": "running", "exited": "exited", "paused": "paused", "created": "created", "removing": "removing",
+		"unknown": "unknown",
+	} {
+		if got := dockerState(in); got != want {
+			t.Errorf("dockerState(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -117,7 +117,7 @@ bench:
 	@{ echo "# Benchmarks"; echo; \
 	   echo "Measured $$(date -u +%Y-%m-%d) on $$(nproc) cores ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $$(awk '/MemTotal/ {printf "%.0f GiB", $$2/1048576}' /proc/meminfo), $$($(GO) version | cut -d' ' -f3), $$(uname -sr)."; \
 	   echo "Run with \`make bench\`; what each measures is in the benchmark's doc comment. Raw \`go test -bench\` output:"; echo; echo '```'; \
-	   $(GO) test -run '^$$' -bench . -benchmem -count=1 ./collector ./store ./stats ./cgroupstats ./internal/fakeengine | $(BENCH_FILTER); \
+	   $(GO) test -run '^$$' -bench . -benchmem -count=1 ./collector ./store ./stats ./cgroupstats ./internal/fakeengine ./liveview | $(BENCH_FILTER); \
 	   $(GO) test -run '^$$' -bench 'Scrape50Containers|EventToMetric' -benchmem -count=1 -benchtime $(E2E_BENCHTIME) . | $(BENCH_FILTER); \
 	   $(GO) test -run '^$$' -bench 'ExporterRSS|ExporterIdleCPU' -count=1 -benchtime 1x . | $(BENCH_FILTER); \
 	   echo '```'; } > BENCHMARKS.md.tmp

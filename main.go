@@ -32,6 +32,7 @@ import (
 
 	"github.com/docker-exporter/docker_exporter/cgroupstats"
 	"github.com/docker-exporter/docker_exporter/collector"
+	"github.com/docker-exporter/docker_exporter/liveview"
 	"github.com/docker-exporter/docker_exporter/podman"
 	"github.com/docker-exporter/docker_exporter/stats"
 	"github.com/docker-exporter/docker_exporter/store"
@@ -60,6 +61,7 @@ type options struct {
 	disableExporter bool
 	maxRequests     int
 	stats           statsOptions
+	liveView        liveViewOptions
 	web             *web.FlagConfig
 	log             promslog.Config
 }
@@ -101,6 +103,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 		BoolVar(&opts.disableExporter)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests; 0 means no limit.").
 		Default("40").SetValue(nonNegativeInt("web.max-requests", &opts.maxRequests))
+	app.Flag("web.live-view", "Serve the live view: a table of the containers on the landing page, kept current by a server-sent event stream ("+liveview.EventsPath+"), and the same state as JSON ("+liveview.ContainersPath+"); --no-web.live-view turns them off.").
+		Default("true").BoolVar(&opts.liveView.enabled)
+	app.Flag("web.live-view.max-clients", "Maximum number of live view event streams open at once; past it a new one gets 503.").
+		Default("64").SetValue(positiveInt("web.live-view.max-clients", &opts.liveView.maxClients))
 	opts.web = kingpinflag.AddFlags(app, defaultAddress)
 	flag.AddFlags(app, &opts.log)
 
@@ -123,6 +129,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (opts options, code int
 	}
 	if opts.telemetryPath == "/" {
 		fmt.Fprintf(stderr, "%s: error: --web.telemetry-path cannot be /, the landing page\n", exporterName)
+		return opts, 2, true
+	}
+	if opts.liveView.enabled && (opts.telemetryPath == liveview.ContainersPath || opts.telemetryPath == liveview.EventsPath) {
+		fmt.Fprintf(stderr, "%s: error: --web.telemetry-path cannot be %s, which the live view serves (or --no-web.live-view)\n", exporterName, opts.telemetryPath)
 		return opts, 2, true
 	}
 	return opts, 0, false
@@ -173,6 +183,16 @@ func oneOf(name string, p *string, choices ...string) *checkedFlag[string] {
 			return "", fmt.Errorf("must be one of %s, got %q", strings.Join(choices, ", "), s)
 		}
 		return s, nil
+	}}
+}
+
+func positiveInt(name string, p *int) *checkedFlag[int] {
+	return &checkedFlag[int]{name, p, func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("must be positive, got %d", n)
+		}
+		return n, err
 	}}
 }
 
@@ -259,7 +279,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	// Against Podman's service, podman.Engine speaks its dialect; against
 	// dockerd it is the client as it is.
-	engine := podman.New(docker, podman.Config{UserAgent: userAgent, Logger: logger})
+	engine := podman.New(docker, podman.Config{UserAgent: userAgent, Timeout: opts.dockerTimeout, Logger: logger.With("component", "podman")})
+	defer engine.Close()
 	st := store.New(engine, store.Config{
 		Retention:      opts.retention,
 		Timeout:        opts.dockerTimeout,
@@ -285,8 +306,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage = sampler
 	}
 
+	// The live view follows the store until it stops, which ends every
+	// event stream before the server's shutdown waits for its handlers.
+	live := newLiveView(st, opts, logger)
+	if live != nil {
+		wg.Go(func() { live.Run(storeCtx) })
+	}
 	srv := &http.Server{
-		Handler:           newMux(st, usage, opts, logger),
+		Handler:           newMux(st, usage, live, opts, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
@@ -298,7 +325,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down: finishing in-flight scrapes")
+	logger.Info("shutting down: finishing in-flight scrapes, ending live view streams")
 	stopStore()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -313,9 +340,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// liveViewOptions are the flags of the live view.
+type liveViewOptions struct {
+	enabled    bool
+	maxClients int
+}
+
+// newLiveView makes the live view's hub, or nil with --no-web.live-view.
+// It serves nothing until Run.
+func newLiveView(st *store.Store, opts options, logger *slog.Logger) *liveview.Hub {
+	if !opts.liveView.enabled {
+		return nil
+	}
+	return liveview.New(st, liveview.Config{
+		Labels:     opts.containerLabels,
+		MaxClients: opts.liveView.maxClients,
+		Logger:     logger.With("component", "liveview"),
+	})
+}
+
 // newMux serves the landing page and the metrics on a mux of its own, so
-// nothing registered on http.DefaultServeMux (pprof, say) is exposed.
-func newMux(st *store.Store, usage collector.UsageSource, opts options, logger *slog.Logger) *http.ServeMux {
+// nothing registered on http.DefaultServeMux (pprof, say) is exposed; with
+// live (not nil), also the live view: its table on the landing page, and
+// its API. Whatever the mux serves, web.ListenAndServe puts behind the
+// --web.config.file's TLS and basic auth, as it wraps the whole handler.
+func newMux(st *store.Store, usage collector.UsageSource, live *liveview.Hub, opts options, logger *slog.Logger) *http.ServeMux {
 	extra := prometheus.NewRegistry()
 	extra.MustRegister(versioncollector.NewCollector(exporterName))
 	var handler http.Handler = collector.Handler(
@@ -335,12 +384,25 @@ func newMux(st *store.Store, usage collector.UsageSource, opts options, logger *
 
 	mux := http.NewServeMux()
 	mux.Handle(opts.telemetryPath, handler)
-	landing, err := web.NewLandingPage(web.LandingConfig{
+	landingConfig := web.LandingConfig{
 		Name:        exporterName,
 		Description: "Prometheus exporter for the state of Docker containers",
 		Version:     version.Info(),
 		Links:       []web.LandingLinks{{Address: opts.telemetryPath, Text: "Metrics"}},
-	})
+		// No pprof is served, so the page offers no profiles.
+		Profiling: "false",
+	}
+	var landing http.Handler
+	var err error
+	if live != nil {
+		mux.HandleFunc(liveview.ContainersPath, live.ServeContainers)
+		mux.HandleFunc(liveview.EventsPath, live.ServeEvents)
+		landingConfig.Links = append(landingConfig.Links,
+			web.LandingLinks{Address: liveview.ContainersPath, Text: "Containers", Description: "the same state as JSON"})
+		landing, err = live.LandingPage(landingConfig)
+	} else {
+		landing, err = web.NewLandingPage(landingConfig)
+	}
 	if err != nil {
 		// Only a broken built-in template gets here.
 		panic(err)

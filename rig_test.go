@@ -120,7 +120,7 @@ func startRig(t *testing.T, cfg rigConfig) *rig {
 		cancel()
 		<-stopped
 	})
-	srv := httptest.NewServer(newMux(st, nil, opts, logger))
+	srv := httptest.NewServer(newMux(st, nil, nil, opts, logger))
 	t.Cleanup(srv.Close)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: relWait}
 	t.Cleanup(hc.CloseIdleConnections)

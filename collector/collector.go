@@ -46,9 +46,8 @@ type Config struct {
 // Exposition renders the store's state as Prometheus text. It is safe for
 // concurrent use.
 type Exposition struct {
-	source    Source
-	allLabels bool
-	labels    map[string]bool
+	source Source
+	labels LabelAllowlist
 
 	usage UsageSource
 
@@ -65,20 +64,13 @@ var _ prometheus.Gatherer = (*Exposition)(nil)
 
 // New makes an exposition that reads source on every render.
 func New(source Source, cfg Config) *Exposition {
-	x := &Exposition{
+	return &Exposition{
 		source:     source,
 		usage:      cfg.Usage,
-		labels:     make(map[string]bool),
+		labels:     NewLabelAllowlist(cfg.Labels),
 		containers: make(map[*store.Container]*renderedContainer),
 		counts:     make(map[string]*renderedCounts),
 	}
-	for _, k := range cfg.Labels {
-		if k == "*" {
-			x.allLabels = true
-		}
-		x.labels[k] = true
-	}
-	return x
 }
 
 // containerLines and countLines are rendered text, never modified once
@@ -116,14 +108,14 @@ type labelSet struct {
 
 func (x *Exposition) labelSet(containers []*store.Container) labelSet {
 	var ls labelSet
-	if !x.allLabels && len(x.labels) == 0 {
+	if x.labels.None() {
 		return ls
 	}
 	ls.keysOf = make(map[string][]string)
 	seen := make(map[string]bool)
 	for _, c := range containers {
 		for k := range c.Labels {
-			if !seen[k] && (x.allLabels || x.labels[k]) {
+			if !seen[k] && x.labels.Allows(k) {
 				seen[k] = true
 				ln := "label_" + sanitizeLabelName(k)
 				ls.keysOf[ln] = append(ls.keysOf[ln], k)

@@ -313,3 +313,40 @@ func TestAPIRefusesOtherMethods(t *testing.T) {
 		}
 	}
 }
+
+// With no client the hub keeps no view (at 10,000 containers some 15 MiB):
+// the first client makes it from the state then.
+func TestHubKeepsNoViewWithoutClients(t *testing.T) {
+	one := store.Snapshot{Containers: []*store.Container{{ID: "a", Name: "a", State: "running"}}}
+	src := newFakeSource(one)
+	h := New(src, Config{})
+	running(t, h, src)
+	srv := serve(t, h)
+	hasView := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.view.entries != nil
+	}
+	if hasView() {
+		t.Fatal("a view with no client")
+	}
+	c, code := openStream(t, srv.URL+EventsPath)
+	if code != http.StatusOK {
+		t.Fatalf("stream: %d", code)
+	}
+	if ev := c.next(); ev.Name != "snapshot" || !strings.Contains(ev.Data, `"id":"a"`) {
+		t.Fatalf("first event %+v, want the snapshot with a", ev)
+	}
+	two := store.Snapshot{Containers: append(one.Containers, &store.Container{ID: "b", Name: "b", State: "created"})}
+	src.set(two)
+	if ev := c.next(); ev.Name != "changes" || !strings.Contains(ev.Data, `"added":[{"id":"b"`) {
+		t.Fatalf("event %+v, want b added", ev)
+	}
+	c.close()
+	eventually(t, "the view dropped with the last client", func() bool { return !hasView() })
+
+	c, _ = openStream(t, srv.URL+EventsPath)
+	if ev := c.next(); ev.Name != "snapshot" || !strings.Contains(ev.Data, `"id":"a"`) || !strings.Contains(ev.Data, `"id":"b"`) {
+		t.Fatalf("a new client's snapshot %+v, want a and b", ev)
+	}
+}

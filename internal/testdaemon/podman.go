@@ -563,32 +563,5 @@ func reapPodman(dir, runc string) []error {
 // it writes containers.conf.
 func sweepStalePodman(tb testing.TB, runc string) {
 	tb.Helper()
-	parents := []string{os.TempDir()}
-	if parents[0] != "/tmp" {
-		parents = append(parents, "/tmp")
-	}
-	for _, parent := range parents {
-		ents, _ := os.ReadDir(parent)
-		for _, e := range ents {
-			dir := filepath.Join(parent, e.Name())
-			if !e.IsDir() || !strings.HasPrefix(e.Name(), "dx") {
-				continue
-			}
-			if _, err := os.Stat(filepath.Join(dir, "containers.conf")); err != nil {
-				continue
-			}
-			f, err := os.Open(filepath.Join(dir, "lock"))
-			if err != nil {
-				continue
-			}
-			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-				if err := errors.Join(reapPodman(dir, runc)...); err != nil {
-					tb.Logf("testdaemon: cleaning up stale %s: %v", dir, err)
-				} else {
-					tb.Logf("testdaemon: cleaned up stale %s", dir)
-				}
-			}
-			f.Close()
-		}
-	}
+	sweepStaleDirs(tb, "containers.conf", func(dir string) []error { return reapPodman(dir, runc) })
 }

@@ -591,6 +591,14 @@ func reap(dir, runc string) []error {
 // mistaken for a stale one.
 func sweepStale(t testing.TB, runc string) {
 	t.Helper()
+	sweepStaleDirs(t, "containerd.toml", func(dir string) []error { return reap(dir, runc) })
+}
+
+// sweepStaleDirs reaps, with reap, every unlocked dx* directory under the
+// temporary directories that holds marker, a file its owner writes after
+// taking the lock.
+func sweepStaleDirs(t testing.TB, marker string, reap func(dir string) []error) {
+	t.Helper()
 	parents := []string{os.TempDir()}
 	if parents[0] != "/tmp" {
 		parents = append(parents, "/tmp")
@@ -602,7 +610,7 @@ func sweepStale(t testing.TB, runc string) {
 			if !e.IsDir() || !strings.HasPrefix(e.Name(), "dx") {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(dir, "containerd.toml")); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
 				continue
 			}
 			f, err := os.Open(filepath.Join(dir, "lock"))
@@ -610,7 +618,7 @@ func sweepStale(t testing.TB, runc string) {
 				continue
 			}
 			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-				if err := errors.Join(reap(dir, runc)...); err != nil {
+				if err := errors.Join(reap(dir)...); err != nil {
 					t.Logf("testdaemon: cleaning up stale %s: %v", dir, err)
 				} else {
 					t.Logf("testdaemon: cleaned up stale %s", dir)

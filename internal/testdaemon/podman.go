@@ -324,16 +324,8 @@ func (p *Podman) BusyboxImage(tb testing.TB) string {
 	if p.image != "" {
 		return p.image
 	}
-	bb, err := findStaticBusybox(withSbin(os.Getenv("PATH")))
-	if err != nil {
-		unavailable(tb, "%v (apt-get install busybox-static)", err)
-	}
-	tarball, err := busyboxTar(bb)
-	if err != nil {
-		tb.Fatalf("testdaemon: %v", err)
-	}
 	tarPath := p.path("tmp", "busybox.tar")
-	if err := os.WriteFile(tarPath, tarball, 0o600); err != nil {
+	if err := os.WriteFile(tarPath, busyboxImageTar(tb), 0o600); err != nil {
 		tb.Fatalf("testdaemon: %v", err)
 	}
 	defer os.Remove(tarPath)

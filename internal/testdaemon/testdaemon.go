@@ -229,6 +229,19 @@ func (d *Daemon) BusyboxImage(t testing.TB) string {
 	if d.image != "" {
 		return d.image
 	}
+	tarball := busyboxImageTar(t)
+	var stdout, stderr bytes.Buffer
+	if err := d.run(bytes.NewReader(tarball), &stdout, &stderr, "import", "--change", `CMD ["sh"]`, "-", imageRef); err != nil {
+		t.Fatalf("testdaemon: %v\nstderr: %s", err, stderr.Bytes())
+	}
+	d.image = imageRef
+	return d.image
+}
+
+// busyboxImageTar is the root filesystem of the busybox test image, as a
+// tar for an import: a static busybox and its applet symlinks.
+func busyboxImageTar(t testing.TB) []byte {
+	t.Helper()
 	bb, err := findStaticBusybox(withSbin(os.Getenv("PATH")))
 	if err != nil {
 		unavailable(t, "%v (apt-get install busybox-static)", err)
@@ -237,12 +250,7 @@ func (d *Daemon) BusyboxImage(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("testdaemon: %v", err)
 	}
-	var stdout, stderr bytes.Buffer
-	if err := d.run(bytes.NewReader(tarball), &stdout, &stderr, "import", "--change", `CMD ["sh"]`, "-", imageRef); err != nil {
-		t.Fatalf("testdaemon: %v\nstderr: %s", err, stderr.Bytes())
-	}
-	d.image = imageRef
-	return d.image
+	return tarball
 }
 
 func unavailable(t testing.TB, format string, args ...any) {

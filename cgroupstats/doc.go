@@ -7,7 +7,10 @@
 // cgroup v2, v1, or hybrid (v1 controllers beside a v2 hierarchy that has
 // none; read as v1). Read then finds the container's cgroup from
 // /proc/<pid>/cgroup, so that Docker's cgroupfs driver (/docker/<id>) and
-// its systemd driver (/system.slice/docker-<id>.scope) both work, and reads:
+// its systemd driver (/system.slice/docker-<id>.scope) both work; where
+// that path does not lead there (a reader in a cgroup namespace of its own,
+// Docker's default for containers on v2), by the container's id in a
+// directory name under the root (locate.go). It reads:
 //
 //	figure       v1                                   v2
 //	CPU          cpuacct.usage                        cpu.stat usage_usec
@@ -34,6 +37,6 @@
 // can be read; a garbage line anywhere in a blkio file, io.stat or net/dev
 // spoils that whole file, since a sum without it would look like a counter
 // going backwards. Read as a whole fails only when the container's cgroup
-// cannot be found: ErrGone, ErrOutsideNamespace, or an unreadable or
-// garbage /proc/<pid>/cgroup.
+// cannot be found: ErrGone, ErrNoCgroup, ErrOutsideNamespace, or an
+// unreadable or garbage /proc/<pid>/cgroup.
 package cgroupstats

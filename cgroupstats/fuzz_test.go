@@ -69,7 +69,7 @@ func FuzzParsers(f *testing.F) {
 		if lines, err := parseCgroup(data); err == nil {
 			const root = "/sys/fs/cgroup"
 			for _, l := range lines {
-				dir, err := cgroupDir(root, l.path)
+				dir, err := (&Reader{}).dirOf(root, l.path, "")
 				if err != nil {
 					continue
 				}

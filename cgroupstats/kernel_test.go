@@ -20,7 +20,7 @@ func TestReadsThisProcessFromTheRealKernel(t *testing.T) {
 		t.Skipf("/sys/fs/cgroup is not mounted here: %v", err)
 	}
 	t.Logf("layout %s", r.Layout())
-	u, err := r.Read(os.Getpid())
+	u, err := r.Read(os.Getpid(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestReadsThisProcessFromTheRealKernel(t *testing.T) {
 		}
 	}
 
-	if _, err := r.Read(1 << 30); !errors.Is(err, cgroupstats.ErrGone) {
+	if _, err := r.Read(1<<30, ""); !errors.Is(err, cgroupstats.ErrGone) {
 		t.Errorf("Read of a pid no process has = %v, want ErrGone", err)
 	}
 }

@@ -270,9 +270,9 @@ func TestCgroupPathsMayNotLeaveTheRoot(t *testing.T) {
 		{"/system.slice/../../etc", "", ErrOutsideNamespace},
 		{"/docker/ab (deleted)", "", ErrGone},
 	} {
-		got, err := cgroupDir("/r", tc.path)
+		got, err := (&Reader{}).dirOf("/r", tc.path, "")
 		if !errors.Is(err, tc.wantErr) || got != tc.want {
-			t.Errorf("cgroupDir(/r, %q) = %q, %v; want %q, %v", tc.path, got, err, tc.want, tc.wantErr)
+			t.Errorf("dirOf(/r, %q, \"\") = %q, %v; want %q, %v", tc.path, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

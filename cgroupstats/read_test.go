@@ -82,7 +82,7 @@ func TestV1HierarchiesAreFoundUnderAnyName(t *testing.T) {
 	if err := os.Rename(filepath.Join(root, "memory"), filepath.Join(root, "memory-ctl")); err != nil {
 		t.Fatal(err)
 	}
-	u, err := newReader(t, tree).Read(v1Pid)
+	u, err := newReader(t, tree).Read(v1Pid, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestOnlyAV2HierarchyBelowTheRootIsReadThere(t *testing.T) {
 	if r.Layout() != cgroupstats.LayoutV2 {
 		t.Errorf("layout %q, want v2", r.Layout())
 	}
-	if u, err := r.Read(v2CgfsPid); err != nil || !u.HasMemory {
+	if u, err := r.Read(v2CgfsPid, ""); err != nil || !u.HasMemory {
 		t.Errorf("Read = %+v, %v; want memory from <root>/unified", u, err)
 	}
 }
@@ -225,7 +225,7 @@ func TestEachLayoutReadsEveryFigure(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := newReader(t, filepath.Join("testdata", tc.tree)).Read(tc.pid)
+			got, err := newReader(t, filepath.Join("testdata", tc.tree)).Read(tc.pid, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -371,7 +371,7 @@ func TestBadFilesLeaveOnlyTheirFiguresAbsent(t *testing.T) {
 			for _, e := range tc.edits {
 				e.apply(t, tree)
 			}
-			u, err := newReader(t, tree).Read(tc.pid)
+			u, err := newReader(t, tree).Read(tc.pid, "")
 			if err != nil {
 				t.Fatalf("Read: %v, want the other figures", err)
 			}
@@ -435,7 +435,7 @@ func TestReadFailsWhenTheContainersCgroupCannotBeFound(t *testing.T) {
 			for _, e := range tc.edits {
 				e.apply(t, tree)
 			}
-			u, err := newReader(t, tree).Read(tc.pid)
+			u, err := newReader(t, tree).Read(tc.pid, "")
 			switch {
 			case err == nil:
 				t.Fatalf("Read = %+v, want an error", u)
@@ -456,7 +456,7 @@ func TestInterfacesReadsTheNamespaceWithoutAskingWhose(t *testing.T) {
 	// namespace it is and leaves the network out; Interfaces reads it.
 	remove(filepath.Join("proc", strconv.Itoa(v1Pid), "ns", "net")).apply(t, tree)
 	r := newReader(t, tree)
-	u, err := r.Read(v1Pid)
+	u, err := r.Read(v1Pid, "")
 	if err != nil || u.HasNetwork {
 		t.Fatalf("Read: %v, network %v; want it left out", err, u.HasNetwork)
 	}

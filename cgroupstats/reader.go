@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -20,13 +20,13 @@ var (
 	// skip it without saying so.
 	ErrGone = errors.New("process gone")
 
-	// ErrOutsideNamespace is the error of a Read whose container's cgroup
-	// lies outside the reader's cgroup namespace: the kernel then shows a
-	// path relative to the reader's own cgroup ("/../docker-<id>.scope")
-	// that names no directory under the cgroup root. An exporter in a
-	// container needs --cgroupns=host to see whole paths (Docker's default
-	// on v2 is a private one). Only the reader's namespace matters: a
-	// container in its own still shows its whole path to a host reader.
+	// ErrOutsideNamespace is the error of a Read without a container id
+	// whose cgroup lies outside the reader's cgroup namespace: the kernel
+	// then shows a path relative to the reader's own cgroup
+	// ("/../docker-<id>.scope") that names no directory under the cgroup
+	// root. With the id, Read finds the cgroup by it (see locate.go). Only
+	// the reader's namespace matters: a container in its own still shows
+	// its whole path to a host reader.
 	ErrOutsideNamespace = errors.New("cgroup outside the reader's cgroup namespace")
 )
 
@@ -38,11 +38,14 @@ type Config struct {
 	ProcRoot   string // default /proc
 }
 
-// Reader reads containers' usage. It holds no state that changes after
-// New, so Reads may run concurrently.
+// Reader reads containers' usage. Reads may run concurrently: the only
+// state that changes after New is where containers' cgroups were found,
+// behind a lock.
 type Reader struct {
 	layout   layout
 	procRoot string
+	// indexes finds containers' cgroups by id, one per hierarchy root.
+	indexes map[string]*index
 	// hostNetNS is the host's network namespace link ("net:[4026531840]"),
 	// or hostNetNSErr says why it is not known.
 	hostNetNS    string
@@ -66,7 +69,12 @@ func New(cfg Config) (*Reader, error) {
 	if fi, err := os.Stat(cfg.ProcRoot); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("cgroupstats: proc root %s is not a readable directory", cfg.ProcRoot)
 	}
-	r := &Reader{layout: l, procRoot: cfg.ProcRoot}
+	r := &Reader{layout: l, procRoot: cfg.ProcRoot, indexes: make(map[string]*index)}
+	for _, root := range append([]string{l.unified}, slices.Collect(maps.Values(l.v1))...) {
+		if root != "" && r.indexes[root] == nil {
+			r.indexes[root] = newIndex(root)
+		}
+	}
 	r.hostNetNS, r.hostNetNSErr = hostNetNS(cfg.ProcRoot)
 	return r, nil
 }
@@ -134,13 +142,16 @@ type Usage struct {
 	Missing error
 }
 
-// Read reads the usage of the container whose init process is pid.
+// Read reads the usage of the container whose init process is pid and
+// whose id is id. The id finds the container's cgroup where the path
+// /proc/<pid>/cgroup names does not lead there (the reader in a cgroup
+// namespace of its own); "" trusts that path alone.
 //
 // It fails with ErrGone when the process or its cgroup is gone, with
-// ErrOutsideNamespace (see there), or when /proc/<pid>/cgroup cannot be
-// read or names no cgroup for this layout. Any other trouble leaves single
-// figures absent, so the others can still be served.
-func (r *Reader) Read(pid int) (Usage, error) {
+// ErrNoCgroup or ErrOutsideNamespace (see there), or when /proc/<pid>/cgroup
+// cannot be read or names no cgroup for this layout. Any other trouble
+// leaves single figures absent, so the others can still be served.
+func (r *Reader) Read(pid int, id string) (Usage, error) {
 	if pid <= 0 {
 		return Usage{}, fmt.Errorf("cgroupstats: pid %d is not a process", pid)
 	}
@@ -160,9 +171,15 @@ func (r *Reader) Read(pid int) (Usage, error) {
 	var rd reading
 	var sp spec
 	if r.layout.name == LayoutV2 {
-		sp, rd.u.Cgroup, err = r.specV2(lines)
+		sp, rd.u.Cgroup, err = r.specV2(lines, id)
 	} else {
-		sp, rd.u.Cgroup, err = r.specV1(lines, &rd)
+		sp, rd.u.Cgroup, err = r.specV1(lines, id, &rd)
+	}
+	if errors.Is(err, ErrNoCgroup) {
+		// Was it the container stopping?
+		if _, serr := os.Stat(proc); isGone(serr) {
+			err = ErrGone
+		}
 	}
 	if err != nil {
 		return Usage{}, fmt.Errorf("cgroupstats: pid %d: %w", pid, err)
@@ -208,13 +225,13 @@ type stat struct {
 	unit      time.Duration
 }
 
-func (r *Reader) specV2(lines []cgroupLine) (spec, string, error) {
+func (r *Reader) specV2(lines []cgroupLine, id string) (spec, string, error) {
 	i := slices.IndexFunc(lines, func(l cgroupLine) bool { return l.controllers == "" })
 	if i < 0 {
 		return spec{}, "", errors.New("no cgroup v2 line (0::/path) in /proc/<pid>/cgroup")
 	}
 	cg := lines[i].path
-	dir, err := cgroupDir(r.layout.unified, cg)
+	dir, err := r.dirOf(r.layout.unified, cg, id)
 	if err != nil {
 		return spec{}, "", err
 	}
@@ -236,7 +253,7 @@ func (r *Reader) specV2(lines []cgroupLine) (spec, string, error) {
 // specV1 finds each controller's directory for the container. A controller
 // that is not mounted, or that the process is not in, leaves its figures'
 // paths empty and its reason in rd.
-func (r *Reader) specV1(lines []cgroupLine, rd *reading) (spec, string, error) {
+func (r *Reader) specV1(lines []cgroupLine, id string, rd *reading) (spec, string, error) {
 	dirs := make(map[string]string)
 	var cg string
 	for _, c := range v1Controllers {
@@ -250,7 +267,7 @@ func (r *Reader) specV1(lines []cgroupLine, rd *reading) (spec, string, error) {
 			rd.errs = append(rd.errs, fmt.Errorf("%s: the process is in no %s cgroup", c, c))
 			continue
 		}
-		dir, err := cgroupDir(root, lines[i].path)
+		dir, err := r.dirOf(root, lines[i].path, id)
 		if err != nil {
 			return spec{}, "", err
 		}
@@ -287,20 +304,6 @@ func (r *Reader) specV1(lines []cgroupLine, rd *reading) (spec, string, error) {
 
 		pids: in("pids", "pids.current"),
 	}, cg, nil
-}
-
-// cgroupDir joins a path from /proc/<pid>/cgroup onto its hierarchy's root
-// directory, refusing one that would leave it.
-func cgroupDir(root, path string) (string, error) {
-	if strings.HasSuffix(path, " (deleted)") {
-		return "", ErrGone
-	}
-	for el := range strings.SplitSeq(path, "/") {
-		if el == ".." {
-			return "", fmt.Errorf("%w: %q", ErrOutsideNamespace, path)
-		}
-	}
-	return filepath.Join(root, path), nil
 }
 
 // reading is one Read under way: the usage so far and why figures are

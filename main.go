@@ -296,12 +296,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	wg.Go(func() { st.Run(storeCtx) })
 	var usage collector.UsageSource
 	if opts.stats.enabled {
-		src, err := newStatsSource(opts, docker, st, logger)
+		src, fallback, err := newStatsSource(opts, docker, st, logger)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: error: %v\n", exporterName, oneLine(err))
 			return 1
 		}
-		sampler := stats.New(st, src, stats.Config{Interval: opts.stats.interval, Logger: logger.With("component", "stats")})
+		sampler := stats.New(st, src, stats.Config{Interval: opts.stats.interval, Timeout: opts.dockerTimeout, Fallback: fallback,
+			Hints: statsHints, Logger: logger.With("component", "stats")})
 		wg.Go(func() { sampler.Run(storeCtx) })
 		usage = sampler
 	}
@@ -422,10 +423,16 @@ type statsOptions struct {
 // newStatsSource picks where resource usage comes from, and says so once.
 // The cgroup files of a daemon over TCP are on its own host, so auto takes
 // them only for a unix socket, and only where they can be read.
-func newStatsSource(opts options, docker *client.Client, st *store.Store, logger *slog.Logger) (stats.Source, error) {
-	api := func(why string) stats.Source {
-		logger.Info("resource usage from the Engine's stats API, sampled in the background", "reason", why, "interval", opts.stats.interval)
+// newStatsSource picks where usage comes from, and with
+// --stats.source=auto the source to fall back to should the cgroup files
+// prove unreadable for the running containers.
+func newStatsSource(opts options, docker *client.Client, st *store.Store, logger *slog.Logger) (src, fallback stats.Source, err error) {
+	api := func() stats.Source {
 		return stats.NewAPISource(docker, func() uint64 { return uint64(max(st.Status().Daemon.MemTotal, 0)) })
+	}
+	useAPI := func(why string) stats.Source {
+		logger.Info("resource usage from the Engine's stats API, sampled in the background", "reason", why, "interval", opts.stats.interval)
+		return api()
 	}
 	cgroup := func() (stats.Source, error) {
 		src, err := stats.NewCgroupSource(cgroupstats.Config{CgroupRoot: opts.stats.cgroupRoot, ProcRoot: opts.stats.procRoot})
@@ -438,23 +445,36 @@ func newStatsSource(opts options, docker *client.Client, st *store.Store, logger
 	}
 	switch opts.stats.source {
 	case "api":
-		return api("--stats.source=api"), nil
+		return useAPI("--stats.source=api"), nil, nil
 	case "cgroup":
 		src, err := cgroup()
 		if err != nil {
-			return nil, fmt.Errorf("--stats.source=cgroup: %w", err)
+			return nil, nil, fmt.Errorf("--stats.source=cgroup: %w", err)
 		}
-		return src, nil
+		return src, nil, nil
 	}
 	if !strings.HasPrefix(opts.dockerHost, "unix://") {
-		return api("the daemon is not on a local socket, so its cgroup files are out of sight"), nil
+		return useAPI("the daemon is not on a local socket, so its cgroup files are out of sight"), nil, nil
 	}
-	src, err := cgroup()
+	src, err = cgroup()
 	if err != nil {
-		logger.Warn("cannot read the cgroup files; falling back to the Engine's stats API", "err", err)
-		return api("the cgroup files cannot be read"), nil
+		logger.Warn("cannot read the cgroup files; falling back to the Engine's stats API", "err", err, "hint", statsHints[stats.ReasonNoCgroup])
+		return useAPI("the cgroup files cannot be read"), nil, nil
 	}
-	return src, nil
+	return src, api(), nil
+}
+
+// statsHints say what to do about each reason a container's usage cannot
+// be read; the sampler logs one with the first failure of its reason.
+var statsHints = map[string]string{
+	stats.ReasonNoCgroup: "--stats.cgroup-root must be the host's cgroup tree: in a container, mount it read-only " +
+		"(-v /sys/fs/cgroup:/host/sys/fs/cgroup:ro --stats.cgroup-root=/host/sys/fs/cgroup)",
+	stats.ReasonNoPid: "--stats.proc-root must show the host's processes: in a container, mount the host's /proc " +
+		"(-v /proc:/host/proc:ro --stats.proc-root=/host/proc)",
+	stats.ReasonPermission: "run the exporter as a user that may read the host's /proc/<pid>/cgroup and cgroup files " +
+		"(world-readable unless /proc has hidepid or a security module forbids it), or use --stats.source=api",
+	stats.ReasonTimeout: "the daemon answers the stats API more slowly than --docker.timeout: give it more CPU, " +
+		"raise --docker.timeout, or read the cgroup files (--stats.source=cgroup)",
 }
 
 func oneLine(err error) string {

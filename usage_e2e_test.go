@@ -295,3 +295,48 @@ func usageFromTheStatsAPI(t *testing.T, eng testdaemon.Engine) {
 		t.Errorf("WARN lines %q, want one about the cgroup files", warns)
 	}
 }
+
+// TestUnreadableUsageShowsInTheMetrics runs the exporter with a proc root
+// that is not the host's (an empty directory, as a container's own /proc
+// would be for the host's pids): with --stats.source=cgroup every running
+// container is counted as unsampled, the reason is counted and said once
+// at WARN with its fix; with auto the exporter falls back to the stats
+// API and says so.
+func TestUnreadableUsageShowsInTheMetrics(t *testing.T) {
+	t.Parallel()
+	testdaemon.ForEachEngine(t, unreadableUsageShowsInTheMetrics)
+}
+
+func unreadableUsageShowsInTheMetrics(t *testing.T, eng testdaemon.Engine) {
+	t.Parallel()
+	b := testbed.Start(t, eng)
+	d, img := b.Daemon, b.Image
+	dockercli.Run(t, d, "one", img, "sleep", "1000")
+	dockercli.Run(t, d, "two", img, "sleep", "1000")
+	notHosts := "--stats.proc-root=" + t.TempDir()
+
+	e := b.Exporter(t, "--stats.source=cgroup", notHosts, "--stats.interval=500ms")
+	s := e.WaitFor(t, "both unsampled, for want of their pids", func(s *scrape.Scrape) bool {
+		n, _ := s.Value("docker_exporter_stats_read_errors_total", "reason", "pid_not_found")
+		return s.Is(2, "docker_exporter_stats_unsampled_containers") && n >= 2
+	}, "docker_exporter_stats")
+	s.Must(s.Is(1, "docker_exporter_stats_source_info", "source", "cgroup"), "want the cgroup source, as asked")
+	s.Must(!s.Has("docker_container_cpu_usage_seconds_total"), "usage series without a read")
+	for _, reason := range []string{"cgroup_not_found", "permission_denied", "timeout", "api_error", "unreadable"} {
+		s.Must(s.Is(0, "docker_exporter_stats_read_errors_total", "reason", reason), "reason %s counted", reason)
+	}
+	warns := e.Output.Lines("level=WARN")
+	if len(warns) != 1 || !strings.Contains(warns[0], "reason=pid_not_found") || !strings.Contains(warns[0], "--stats.proc-root") {
+		t.Errorf("WARN lines %q, want one naming the reason and the flag that fixes it", warns)
+	}
+
+	auto := b.Exporter(t, notHosts, "--stats.interval=500ms")
+	s = auto.WaitFor(t, "usage from the stats API after the cgroup files failed", func(s *scrape.Scrape) bool {
+		return s.Is(1, "docker_exporter_stats_source_info", "source", "api") && s.Has("docker_container_pids", "name", "one") &&
+			s.Has("docker_container_pids", "name", "two") && s.Is(0, "docker_exporter_stats_unsampled_containers")
+	}, "docker_exporter_stats", "docker_container_pids")
+	warns = auto.Output.Lines("level=WARN")
+	if len(warns) != 1 || !strings.Contains(warns[0], "using the api source from now on") || !strings.Contains(warns[0], "--stats.proc-root") {
+		t.Errorf("WARN lines %q, want one saying the fallback, its reason and the fix", warns)
+	}
+}

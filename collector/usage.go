@@ -59,6 +59,13 @@ var (
 		"When the exporter last sampled the containers' resource usage, in seconds since the epoch.")
 	statsSampleDurationFamily = newFamily("docker_exporter_stats_sample_duration_seconds", "gauge",
 		"How long the last sample of the containers' resource usage took.")
+	statsUnsampledFamily = newFamily("docker_exporter_stats_unsampled_containers", "gauge",
+		"Running or paused containers whose resource usage the last sample could not read, so they have no usage series; "+
+			"docker_exporter_stats_read_errors_total says why.")
+	statsReadErrorsFamily = newFamily("docker_exporter_stats_read_errors_total", "counter",
+		"Failed reads of a running container's resource usage, by reason: cgroup_not_found (not under --stats.cgroup-root), "+
+			"pid_not_found (not in --stats.proc-root), permission_denied, timeout, api_error, unreadable. "+
+			"A container that stopped meanwhile is not counted.")
 )
 
 // usageCache keeps the usage section of one sample for one set of
@@ -152,6 +159,12 @@ func (x *Exposition) renderUsage(containers []*store.Container) []byte {
 		text = append(text, b.plain(statsLastSampleFamily.name, seconds(sample.At))...)
 		text = append(text, statsSampleDurationFamily.header...)
 		text = append(text, b.plain(statsSampleDurationFamily.name, sample.Duration.Seconds())...)
+		text = append(text, statsUnsampledFamily.header...)
+		text = append(text, b.plain(statsUnsampledFamily.name, float64(sample.Unsampled))...)
+	}
+	text = append(text, statsReadErrorsFamily.header...)
+	for i, reason := range stats.Reasons {
+		text = append(text, b.plain(statsReadErrorsFamily.name, float64(sample.ReadErrors[i]), "reason", reason)...)
 	}
 	x.usageCache.seq, x.usageCache.containers, x.usageCache.text = sample.Seq, shown, text
 	return text

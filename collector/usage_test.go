@@ -33,7 +33,9 @@ var withUsage = stats.Sample{
 			HasBlockIO: true, PIDs: 1, HasPIDs: true},
 		"bbb2": {CPUSeconds: 99, HasCPU: true},
 	},
-	Started: map[string]time.Time{"aaa1": at(10.5), "ccc3": at(2), "bbb2": at(2)},
+	Started:    map[string]time.Time{"aaa1": at(10.5), "ccc3": at(2), "bbb2": at(2)},
+	Unsampled:  1,
+	ReadErrors: stats.ReadErrors{0, 4, 0, 0, 0, 1}, // pid_not_found and unreadable
 }
 
 func TestUsageGolden(t *testing.T) {

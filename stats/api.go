@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -51,12 +52,15 @@ func (s *APISource) Read(ctx context.Context, c *store.Container) (Usage, error)
 		return Usage{}, fmt.Errorf("%s: %w", c.Name, ErrGone)
 	}
 	if err != nil {
-		return Usage{}, err
+		if errors.Is(err, context.DeadlineExceeded) {
+			return Usage{}, readError(ReasonTimeout, fmt.Errorf("stats of %s: %w", c.Name, err))
+		}
+		return Usage{}, readError(ReasonAPI, fmt.Errorf("stats of %s: %w", c.Name, err))
 	}
 	defer res.Body.Close()
 	var st container.StatsResponse
 	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&st); err != nil {
-		return Usage{}, fmt.Errorf("stats of %s: %w", c.Name, err)
+		return Usage{}, readError(ReasonAPI, fmt.Errorf("stats of %s: %w", c.Name, err))
 	}
 	// A container that stopped meanwhile answers with zeros.
 	if st.Read.IsZero() || st.PidsStats.Current == 0 && st.CPUStats.CPUUsage.TotalUsage == 0 {

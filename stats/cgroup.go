@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/docker-exporter/docker_exporter/cgroupstats"
@@ -37,15 +38,26 @@ func (s *CgroupSource) Read(_ context.Context, c *store.Container) (Usage, error
 	if c.Pid <= 0 {
 		return Usage{}, fmt.Errorf("%s: no pid yet: %w", c.Name, ErrGone)
 	}
-	k, err := s.reader.Read(c.Pid)
+	k, err := s.reader.Read(c.Pid, c.ID)
 	switch {
 	case errors.Is(err, cgroupstats.ErrGone):
 		return Usage{}, fmt.Errorf("%s: %w", c.Name, ErrGone)
+	case errors.Is(err, cgroupstats.ErrNoCgroup), errors.Is(err, cgroupstats.ErrOutsideNamespace):
+		return Usage{}, readError(ReasonNoCgroup, fmt.Errorf("%s: %w", c.Name, err))
+	case errors.Is(err, fs.ErrPermission):
+		return Usage{}, readError(ReasonPermission, fmt.Errorf("%s: %w", c.Name, err))
 	case err != nil:
-		return Usage{}, err
+		return Usage{}, readError(ReasonUnreadable, fmt.Errorf("%s: %w", c.Name, err))
 	case !strings.Contains(k.Cgroup, c.ID):
 		// The process ended and its pid went to another: not this one's.
 		return Usage{}, fmt.Errorf("%s: pid %d is in cgroup %s now: %w", c.Name, c.Pid, k.Cgroup, ErrGone)
+	case !k.HasCPU && !k.HasMemory && !k.HasPIDs && k.Missing != nil:
+		// Not one figure: serving none would look like a healthy sample.
+		reason := ReasonUnreadable
+		if errors.Is(k.Missing, fs.ErrPermission) {
+			reason = ReasonPermission
+		}
+		return Usage{}, readError(reason, fmt.Errorf("%s: no figure in cgroup %s could be read: %w", c.Name, k.Cgroup, k.Missing))
 	}
 	u := Usage{
 		CPUSeconds: k.CPU.Seconds(), HasCPU: k.HasCPU,

@@ -3,7 +3,9 @@ package stats
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,7 +38,14 @@ type Config struct {
 	Concurrency int
 	// Timeout bounds one read (default 10s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Fallback, when set, takes over for good from the source when a
+	// sample reads no running container and fails for a reason the
+	// Engine's stats API does not have (see fallsBack): --stats.source=auto.
+	Fallback Source
+	// Hints say, per reason, what an operator can do about it; the WARN
+	// that says a reason first adds its hint.
+	Hints  map[string]string
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -71,6 +80,11 @@ type Sample struct {
 	// Started is when each container in ByID last started, as the store
 	// said when it was read: figures of an earlier run are not this one's.
 	Started map[string]time.Time
+	// Unsampled counts the containers that ran or were paused throughout
+	// the sample and have no figures in it: their reads failed.
+	Unsampled int
+	// ReadErrors counts failed reads since the sampler started.
+	ReadErrors ReadErrors
 }
 
 // Sampler reads the usage of every running or paused container of the
@@ -84,13 +98,18 @@ type Sampler struct {
 	mu     sync.RWMutex
 	latest Sample
 
-	warned bool // a read failure was logged at WARN: the rest go to debug
+	// Only the goroutine that samples uses these.
+	warned map[string]bool // reasons logged at WARN: the rest go to debug
+	// suspects are the containers whose reads said gone while the store
+	// still said they ran, by id, with the start of that run: the process
+	// may have just ended. The same again at the next sample is no race.
+	suspects map[string]time.Time
 }
 
 // New makes a sampler; Run samples.
 func New(containers Containers, src Source, cfg Config) *Sampler {
 	cfg = cfg.withDefaults()
-	return &Sampler{containers: containers, src: src, cfg: cfg, log: cfg.Logger,
+	return &Sampler{containers: containers, src: src, cfg: cfg, log: cfg.Logger, warned: map[string]bool{},
 		latest: Sample{Source: src.Name(), ByID: map[string]Usage{}, Started: map[string]time.Time{}}}
 }
 
@@ -129,17 +148,18 @@ func (s *Sampler) Run(ctx context.Context) {
 }
 
 // sample reads the running containers: all of them, or with onlyNew those
-// the latest sample lacks (a container that started since).
+// the latest sample lacks (a container that started since, or one whose
+// read failed).
 func (s *Sampler) sample(ctx context.Context, onlyNew bool) {
 	begin := time.Now()
 	prev := s.Latest()
 	var targets []*store.Container
-	running := make(map[string]bool)
+	running := make(map[string]time.Time)
 	for _, c := range s.containers.Snapshot().Containers {
-		if c.State != "running" && c.State != "paused" {
+		if !runs(c) {
 			continue
 		}
-		running[c.ID] = true
+		running[c.ID] = c.Started
 		if onlyNew && prev.Started[c.ID].Equal(c.Started) {
 			if _, ok := prev.ByID[c.ID]; ok {
 				continue
@@ -154,30 +174,110 @@ func (s *Sampler) sample(ctx context.Context, onlyNew bool) {
 	if ctx.Err() != nil {
 		return
 	}
-	next := Sample{Seq: prev.Seq + 1, At: time.Now(), Duration: time.Since(begin), Source: prev.Source,
+	next := Sample{Seq: prev.Seq + 1, Source: s.src.Name(), ReadErrors: prev.ReadErrors,
 		ByID: make(map[string]Usage, len(running)), Started: make(map[string]time.Time, len(running))}
 	if onlyNew {
 		// The others keep their figures, while they still run.
 		for id, u := range prev.ByID {
-			if running[id] {
+			if _, ok := running[id]; ok {
 				next.ByID[id], next.Started[id] = u, prev.Started[id]
 			}
 		}
 	}
+	// What runs after the reads tells a container that stopped meanwhile,
+	// which is no failure, from a read that failed.
+	now := make(map[string]time.Time)
+	for _, c := range s.containers.Snapshot().Containers {
+		if runs(c) {
+			now[c.ID] = c.Started
+		}
+	}
+	stillRuns := func(id string, started time.Time) bool {
+		s, ok := now[id]
+		return ok && s.Equal(started)
+	}
+	suspects := make(map[string]time.Time)
+	succeeded, fallBackFor := 0, ""
+	type failure struct {
+		c      *store.Container
+		reason string
+		err    error
+	}
+	var failures []failure
 	for i, c := range targets {
 		r := read[i]
-		if r.err != nil {
+		if errors.Is(r.err, ErrGone) && stillRuns(c.ID, c.Started) {
+			if started, ok := s.suspects[c.ID]; !ok || !started.Equal(c.Started) {
+				suspects[c.ID] = c.Started
+				continue
+			}
+			// Not wrapped: it is no longer a stop.
+			r.err = readError(ReasonNoPid, fmt.Errorf("%s: process %d is not there, though the daemon says it runs (%v)", c.Name, c.Pid, r.err))
+		}
+		switch {
+		case errors.Is(r.err, ErrGone):
+			s.log.Debug("container gone before its usage was read", "name", c.Name)
+			continue
+		case r.err != nil && !stillRuns(c.ID, c.Started):
+			continue // it stopped meanwhile
+		case r.err != nil:
+			reason := reasonOf(r.err)
+			next.ReadErrors.add(reason)
+			if fallsBack(reason) && fallBackFor == "" {
+				fallBackFor = reason
+			}
+			failures = append(failures, failure{c, reason, r.err})
 			continue
 		}
+		succeeded++
 		u := r.u
 		if old, ok := prev.ByID[c.ID]; ok && prev.Started[c.ID].Equal(c.Started) {
 			u = monotonic(old, u)
 		}
 		next.ByID[c.ID], next.Started[c.ID] = u, c.Started
 	}
+	s.suspects = suspects
+	for id, started := range running {
+		if _, ok := next.ByID[id]; !ok && stillRuns(id, started) {
+			next.Unsampled++
+		}
+	}
+	next.At, next.Duration = time.Now(), time.Since(begin)
 	s.mu.Lock()
 	s.latest = next
 	s.mu.Unlock()
+
+	if succeeded == 0 && fallBackFor != "" && s.cfg.Fallback != nil {
+		from := s.src.Name()
+		s.src, s.cfg.Fallback = s.cfg.Fallback, nil
+		f := failures[slices.IndexFunc(failures, func(f failure) bool { return f.reason == fallBackFor })]
+		s.log.Warn("cannot read any running container's usage from the "+from+" source; using the "+s.src.Name()+" source from now on",
+			"reason", fallBackFor, "name", f.c.Name, "err", f.err, "hint", s.cfg.Hints[fallBackFor])
+		s.sample(ctx, false)
+		return
+	}
+	for _, f := range failures {
+		s.logFailure(f.c, f.reason, f.err)
+	}
+}
+
+// runs says whether a container has usage to read.
+func runs(c *store.Container) bool { return c.State == "running" || c.State == "paused" }
+
+// logFailure says each reason once at WARN, with what to do about it, and
+// every failure after that at debug.
+func (s *Sampler) logFailure(c *store.Container, reason string, err error) {
+	if s.warned[reason] {
+		s.log.Debug("cannot read a container's usage; leaving it out", "name", c.Name, "reason", reason, "err", err)
+		return
+	}
+	s.warned[reason] = true
+	attrs := []any{"reason", reason, "stats_source", s.src.Name(), "name", c.Name, "err", err}
+	if hint := s.cfg.Hints[reason]; hint != "" {
+		attrs = append(attrs, "hint", hint)
+	}
+	s.log.Warn("cannot read a running container's usage; leaving out every container that fails for this reason "+
+		"(docker_exporter_stats_read_errors_total counts them; further failures are logged at debug)", attrs...)
 }
 
 type reading struct {
@@ -192,19 +292,6 @@ func (s *Sampler) readAll(ctx context.Context, targets []*store.Container) []rea
 		out[i].u, out[i].err = s.src.Read(rctx, targets[i])
 		cancel()
 	})
-	for i, r := range out {
-		switch {
-		case r.err == nil, ctx.Err() != nil:
-		case errors.Is(r.err, ErrGone):
-			s.log.Debug("container gone before its usage was read", "name", targets[i].Name)
-		case !s.warned:
-			s.warned = true
-			s.log.Warn("cannot read a container's usage; leaving it out (further failures are logged at debug)",
-				"name", targets[i].Name, "source", s.src.Name(), "err", r.err)
-		default:
-			s.log.Debug("cannot read a container's usage; leaving it out", "name", targets[i].Name, "err", r.err)
-		}
-	}
 	return out
 }
 

@@ -193,8 +193,8 @@ func (s *Sampler) sample(ctx context.Context, onlyNew bool) {
 		}
 	}
 	stillRuns := func(id string, started time.Time) bool {
-		s, ok := now[id]
-		return ok && s.Equal(started)
+		startedNow, ok := now[id]
+		return ok && startedNow.Equal(started)
 	}
 	suspects := make(map[string]time.Time)
 	succeeded, fallBackFor := 0, ""
